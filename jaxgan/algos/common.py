@@ -1,0 +1,126 @@
+"""Pieces every adversarial method shares: a player's state, its forward pass and update,
+noise and batch drawing, and the collectives that make a step data-parallel.
+
+Data parallelism: every step takes ``axis_name``. With ``axis_name=None`` it is an ordinary
+single-device step. Under ``jax.shard_map`` (see ``jaxgan.parallel``) each device holds a slice of
+the global batch; gradients, batch statistics and metrics are averaged with ``lax.pmean``, and
+the generator noise and data indices are drawn for the *global* batch from the shared key and
+sliced per device, so a data-parallel step computes exactly what one device would on the global
+batch (dropout masks are the exception: they are drawn per device).
+"""
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import struct
+from flax import linen as nn
+
+
+@struct.dataclass
+class Player:
+  """One network of the game with everything that changes while it trains."""
+
+  params: Any
+  batch_stats: Any
+  opt_state: Any
+
+
+def init_player(module: nn.Module, tx: optax.GradientTransformation, key, *inputs) -> Player:
+  variables = module.init({"params": key, "dropout": key}, *inputs, train=False)
+  params = variables["params"]
+  return Player(params, variables.get("batch_stats", {}), tx.init(params))
+
+
+def apply(module: nn.Module, player: Player, *inputs, key, train: bool = True, params=None,
+          batch_stats=None):
+  """Runs ``module``; returns (output, batch statistics after the call)."""
+  variables = {"params": player.params if params is None else params,
+               "batch_stats": player.batch_stats if batch_stats is None else batch_stats}
+  if not train:
+    return module.apply(variables, *inputs, train=False), variables["batch_stats"]
+  out, mutated = module.apply(variables, *inputs, train=True, rngs={"dropout": key},
+                              mutable=["batch_stats"])
+  return out, mutated.get("batch_stats", {})
+
+
+def update(player: Player, tx: optax.GradientTransformation, grads, batch_stats,
+           axis_name: str | None) -> Player:
+  """Averages gradients over the data axis and applies one optimiser update."""
+  grads = pmean(grads, axis_name)
+  updates, opt_state = tx.update(grads, player.opt_state, player.params)
+  params = optax.apply_updates(player.params, updates)
+  return Player(params, batch_stats, opt_state)
+
+
+def pmean(tree, axis_name: str | None):
+  return tree if axis_name is None else jax.lax.pmean(tree, axis_name)
+
+
+def _device_slice(global_array: jax.Array, local_n: int, axis_name: str | None) -> jax.Array:
+  if axis_name is None:
+    return global_array
+  start = jax.lax.axis_index(axis_name) * local_n
+  return jax.lax.dynamic_slice_in_dim(global_array, start, local_n)
+
+
+def _num_devices(axis_name: str | None) -> int:
+  return 1 if axis_name is None else jax.lax.psum(1, axis_name)
+
+
+def device_key(key, axis_name: str | None):
+  """A key private to this device (for dropout masks)."""
+  return key if axis_name is None else jax.random.fold_in(key, jax.lax.axis_index(axis_name))
+
+
+def sample_noise(key, n: int, z_dim: int, kind: str, axis_name: str | None = None) -> jax.Array:
+  """z for ``n`` local examples: N(0, I) ('normal') or U(-sqrt 3, sqrt 3) ('uniform', unit variance,
+  as in goodfeli/adversarial). Drawn for the global batch and sliced per device."""
+  shape = (n * _num_devices(axis_name), z_dim)
+  if kind == "normal":
+    z = jax.random.normal(key, shape)
+  elif kind == "uniform":
+    z = jax.random.uniform(key, shape, minval=-jnp.sqrt(3.0), maxval=jnp.sqrt(3.0))
+  else:
+    raise ValueError(f"unknown noise {kind!r}; use 'normal' or 'uniform'.")
+  return _device_slice(z, n, axis_name)
+
+
+def to_float(x: jax.Array) -> jax.Array:
+  """Images are stored as uint8 (4x less device memory) and used in [-1, 1]; points as floats."""
+  if x.dtype == jnp.uint8:
+    return x.astype(jnp.float32) / 127.5 - 1.0
+  return x.astype(jnp.float32)
+
+
+def draw_batch(data: dict, key, batch_size: int, axis_name: str | None = None) -> dict:
+  """Draws ``batch_size`` examples (the global batch) uniformly with replacement from device-resident
+  ``data`` ({'x': ..., optionally 'y': ...}); under data parallelism returns this device's slice."""
+  local_n = batch_size // _num_devices(axis_name)
+  idx = jax.random.randint(key, (batch_size,), 0, data["x"].shape[0])
+  idx = _device_slice(idx, local_n, axis_name)
+  batch = {"x": to_float(data["x"][idx])}
+  if "y" in data:
+    batch["y"] = data["y"][idx]
+  return batch
+
+
+def inner_loop(n_steps, step_fn, state, data: dict, key, batch_size: int, axis_name):
+  """Runs ``n_steps`` (static or traced) discriminator/critic steps on batches drawn from ``data``
+  inside jit; returns the state and the last step's metrics."""
+
+  def body(i, carry):
+    state, _ = carry
+    k_batch, k_step = jax.random.split(jax.random.fold_in(key, i))
+    return step_fn(state, draw_batch(data, k_batch, batch_size, axis_name), k_step, axis_name)
+
+  # The metrics carry needs a template: trace the step abstractly rather than run it twice.
+  _, metrics_shape = jax.eval_shape(lambda s: body(0, (s, None)), state)
+  metrics = jax.tree.map(lambda m: jnp.zeros(m.shape, m.dtype), metrics_shape)
+  return jax.lax.fori_loop(0, n_steps, body, (state, metrics))
+
+
+def check_positive(name: str, value, hint: str = "") -> None:
+  if not value > 0:
+    raise ValueError(f"{name} must be > 0, got {value}.{(' ' + hint) if hint else ''}")
