@@ -87,3 +87,25 @@ def test_paper_mlps_shapes(num_classes):
   d = nets.MaxoutDiscriminator(num_classes)
   logits = d.apply(d.init(jax.random.key(1), images, y), images, y, train=False)
   assert logits.shape == (4,)
+
+
+@pytest.mark.parametrize("k,stride,padding,size", [(3, 1, 1, 7), (4, 2, 1, 8), (4, 2, 1, 9), (8, 4, 0, 21),
+                                                   (3, 2, 0, 9), (4, 1, 0, 6), (5, 3, 2, 10)])
+def test_conv2d_equals_lax_conv_values_and_gradients(k, stride, padding, size):
+  x = jax.random.normal(jax.random.key(0), (2, size, size, 3))
+  w = jax.random.normal(jax.random.key(1), (k, k, 3, 5))
+  pad = ((padding, padding), (padding, padding))
+  ref = lambda x, w: jax.lax.conv_general_dilated(x, w, (stride, stride), pad,
+                                                  dimension_numbers=("NHWC", "HWIO", "NHWC"))
+  mine = lambda x, w: nets.conv2d(x, w, stride, padding)
+  y = jax.jit(mine)(x, w)
+  np.testing.assert_allclose(y, ref(x, w), atol=1e-4, rtol=1e-4)
+  dy = jax.random.normal(jax.random.key(2), y.shape)
+  for got, want in zip(jax.vjp(mine, x, w)[1](dy), jax.vjp(ref, x, w)[1](dy)):
+    np.testing.assert_allclose(got, want, atol=1e-3, rtol=1e-4)
+
+
+def test_space_to_depth_inverts_depth_to_space():
+  x = jnp.arange(2 * 4 * 6 * 3).reshape(2, 4, 6, 3)
+  np.testing.assert_array_equal(nets.depth_to_space(nets.space_to_depth(x, 2), 2), x)
+  assert nets.space_to_depth(x, 2)[0, 0, 0].tolist() == [0, 1, 2, 3, 4, 5, 18, 19, 20, 21, 22, 23]

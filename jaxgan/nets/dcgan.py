@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
+from jaxgan.nets.conv import Conv
 from jaxgan.nets.layers import SubPixelConvTranspose, batch_norm
 
 _W = nn.initializers.normal(0.02)
@@ -56,12 +57,12 @@ class DCGANCritic(nn.Module):
 
   @nn.compact
   def __call__(self, x, labels=None, train: bool = True):
-    conv = lambda f: nn.Conv(f, (4, 4), (2, 2), ((1, 1), (1, 1)), use_bias=False, kernel_init=_W)
+    conv = lambda f: Conv(f, 4, stride=2, padding=1, use_bias=False, kernel_init=_W)
     h = nn.leaky_relu(conv(self.width)(x), 0.2)
     feats, s = self.width, x.shape[1] // 2
     while s > 4:
       feats, s = feats * 2, s // 2
       h = conv(feats)(h)
       h = nn.leaky_relu(batch_norm(self.batch_norm, train, self.axis_name, _bn_scale)(h), 0.2)
-    h = nn.Conv(1, (4, 4), padding="VALID", use_bias=False, kernel_init=_W)(h)
+    h = Conv(1, 4, use_bias=False, kernel_init=_W)(h)
     return h.reshape(x.shape[0])

@@ -1,45 +1,47 @@
 """Layers shared by the networks.
 
 Up-sampling. A transposed convolution with a 4x4 kernel, stride 2 and padding 1 (the DCGAN
-up-sampling) is, for each of the four output phases (row parity, column parity), a stride-1
-convolution of the input with 2x2 of the kernel's 16 taps. Stacking the four phases as channels
-gives one stride-1 3x3 convolution to 4x the channels followed by depth-to-space: the same
-function, computed without XLA's slow strided-transpose weight gradient on CPU (DESIGN.md,
-Performance notes). ``SubPixelConvTranspose`` keeps the transposed convolution's parameter
-(a 4x4 kernel, same shape and initialisation) and rearranges it at call time, so the function
-class, the parameter count and the initial distribution are exactly those of the paper's layer.
+up-sampling) computes each of the four output phases (row parity a, column parity b) from a 2x2
+window of the input: out[2i + a, 2j + b] reads x[i + a - 1 .. i + a, j + b - 1 .. j + b] with the
+kernel taps 3 - a - 2d. So one stride-1 2x2 convolution of the once-padded input to 4x the
+channels, each phase read at its offset, is the same function, computed without XLA's slow
+strided-transpose weight gradient on CPU and with exactly the transposed convolution's
+multiply-adds (DESIGN.md, Performance notes). ``SubPixelConvTranspose`` keeps the transposed
+convolution's parameter (a 4x4 kernel, same shape and initialisation) and rearranges it at call
+time, so the function class, the parameter count and the initial distribution are exactly those
+of the paper's layer.
 """
 
 from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from flax import linen as nn
 
-# For output phase p (0: even, 1: odd) and input offset d = t - 1 (t = 0, 1, 2), the transposed
-# kernel tap a that connects them (y[2m + a - 1] += x[m'] K[a] with m' = m + d); 4 marks "none".
-_TAP = np.array([[3, 1, 4], [4, 2, 0]])  # [phase, t]
+from jaxgan.nets.conv import conv2d, depth_to_space
 
 
 def subpixel_kernel(kernel: jax.Array) -> jax.Array:
   """Rearranges a (4, 4, Cin, Cout) transposed-convolution kernel (stride 2, padding 1) into the
-  (3, 3, Cin, 4 * Cout) stride-1 kernel of its sub-pixel form; output channel (py, px, o)."""
+  (2, 2, Cin, 4 * Cout) stride-1 kernel of its sub-pixel form: tap (dy, dx) of output channel
+  (a, b, o) is K[3 - a - 2 dy, 3 - b - 2 dx, :, o]."""
   kh, kw, cin, cout = kernel.shape
   if (kh, kw) != (4, 4):
     raise ValueError(f"subpixel_kernel takes a 4x4 kernel, got {kh}x{kw}.")
-  padded = jnp.pad(kernel, ((0, 1), (0, 1), (0, 0), (0, 0)))  # tap 4 is zero
-  rows = _TAP.T  # [t, phase]
-  gathered = padded[rows[:, None, :, None], rows[None, :, None, :]]  # [ty, tx, py, px, Cin, Cout]
-  return gathered.transpose(0, 1, 4, 2, 3, 5).reshape(3, 3, cin, 4 * cout)
+  flipped = kernel[::-1, ::-1]  # index 3 - t
+  # flipped[2 dy + a] = K[3 - a - 2 dy]: rows (dy, a), columns (dx, b).
+  k = flipped.reshape(2, 2, 2, 2, cin, cout)  # [dy, a, dx, b, Cin, Cout]
+  return k.transpose(0, 2, 4, 1, 3, 5).reshape(2, 2, cin, 4 * cout)
 
 
-def depth_to_space(x: jax.Array, block: int = 2) -> jax.Array:
-  """[B, H, W, b*b*C] with channel order (row phase, column phase, C) -> [B, b*H, b*W, C]."""
-  b, h, w, c = x.shape
-  out = c // (block * block)
-  x = x.reshape(b, h, w, block, block, out).transpose(0, 1, 3, 2, 4, 5)
-  return x.reshape(b, h * block, w * block, out)
+def subpixel_conv_transpose(x: jax.Array, kernel: jax.Array) -> jax.Array:
+  """ConvTranspose(k=4, s=2, p=1) of ``x`` [B, H, W, Cin] with ``kernel`` (4, 4, Cin, Cout)."""
+  n, h, w, _ = x.shape
+  cout = kernel.shape[-1]
+  y = conv2d(x, subpixel_kernel(kernel), padding=1)  # [B, H + 1, W + 1, (a, b, Cout)]
+  y = y.reshape(n, h + 1, w + 1, 2, 2, cout)
+  phases = [[y[:, a:a + h, b:b + w, a, b] for b in (0, 1)] for a in (0, 1)]
+  return depth_to_space(jnp.stack([jnp.stack(row, 3) for row in phases], 3).reshape(n, h, w, 4 * cout))
 
 
 def conv_transpose_reference(x: jax.Array, kernel: jax.Array) -> jax.Array:
@@ -69,10 +71,7 @@ class SubPixelConvTranspose(nn.Module):
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
     kernel = self.param("kernel", self.kernel_init, (4, 4, x.shape[-1], self.features), jnp.float32)
-    y = jax.lax.conv_general_dilated(
-        x, subpixel_kernel(kernel.astype(x.dtype)), (1, 1), ((1, 1), (1, 1)),
-        dimension_numbers=("NHWC", "HWIO", "NHWC"))
-    y = depth_to_space(y)
+    y = subpixel_conv_transpose(x, kernel.astype(x.dtype))
     if self.use_bias:
       y = y + self.param("bias", nn.initializers.zeros, (self.features,), jnp.float32)
     return y
