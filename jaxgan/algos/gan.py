@@ -76,8 +76,9 @@ class GANConfig:
 
   @classmethod
   def toy(cls, data_shape=(2,), **kw) -> "GANConfig":
-    """2-D mixtures: ReLU MLPs, Gaussian noise, Adam 1e-3 (beta1 0.5), batch 256."""
-    kw = {"batch_size": 256, "learning_rate": 1e-3, **kw}
+    """2-D mixtures: ReLU MLPs, Gaussian noise, Adam 1e-3 (beta1 0.5), batch 256, the
+    non-saturating generator loss (the saturating one barely moves the generator here)."""
+    kw = {"batch_size": 256, "learning_rate": 1e-3, "generator_loss": "non_saturating", **kw}
     return cls(data_shape=data_shape, arch="mlp", noise="normal", z_dim=kw.pop("z_dim", 16),
                optimizer="adam", **kw)
 

@@ -1,0 +1,64 @@
+"""Shared by the benchmark scripts: machine description and result files (JSON + markdown)."""
+
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+
+import jax
+
+RESULTS = os.path.join(os.path.dirname(__file__), "results")
+
+
+def machine() -> dict:
+  cpu = platform.processor() or platform.machine()
+  try:
+    with open("/proc/cpuinfo") as f:
+      cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+  except (OSError, StopIteration):
+    pass
+  devices = jax.devices()
+  return {"cpu": cpu, "cores": os.cpu_count(), "platform": devices[0].platform,
+          "devices": len(devices), "device_kind": devices[0].device_kind,
+          "jax": jax.__version__, "python": platform.python_version()}
+
+
+def command() -> str:
+  return " ".join(shlex.quote(a) for a in [os.path.relpath(sys.argv[0])] + sys.argv[1:])
+
+
+def write(name: str, result: dict, table: list[dict], notes: str = "") -> str:
+  """Writes results/NAME.json and results/NAME.md (a table of ``table`` rows); returns the markdown."""
+  os.makedirs(RESULTS, exist_ok=True)
+  result = {"command": f"python {command()}", "machine": machine(), **result, "table": table}
+  with open(os.path.join(RESULTS, f"{name}.json"), "w") as f:
+    json.dump(result, f, indent=2)
+  cols = list(table[0])
+  lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+  lines += ["| " + " | ".join(_fmt(r.get(c)) for c in cols) + " |" for r in table]
+  m = result["machine"]
+  md = "\n".join([f"Command: `{result['command']}`", "",
+                  f"Machine: {m['cpu']}, {m['cores']} cores; {m['devices']} x {m['device_kind']} "
+                  f"({m['platform']}); jax {m['jax']}", "", *lines, "", notes]).strip() + "\n"
+  with open(os.path.join(RESULTS, f"{name}.md"), "w") as f:
+    f.write(md)
+  return md
+
+
+def _fmt(v) -> str:
+  if isinstance(v, float):
+    return f"{v:.4g}"
+  return "" if v is None else str(v)
+
+
+def run_peer(python: str, script: str, *args: str) -> dict | None:
+  """Runs a peer implementation in ``python`` (another environment, e.g. one with PyTorch); its
+  last stdout line is a JSON object. None (with a message) when it cannot run."""
+  path = os.path.join(os.path.dirname(__file__), "peers", script)
+  proc = subprocess.run([python, path, *args], capture_output=True, text=True)
+  if proc.returncode != 0:
+    print(f"peer {script} did not run: {proc.stderr.strip().splitlines()[-1:]}", file=sys.stderr)
+    return None
+  return json.loads(proc.stdout.strip().splitlines()[-1])

@@ -1,0 +1,82 @@
+"""Sample grids, scatter plots and learning curves (Pillow and matplotlib, no display needed)."""
+
+import json
+import math
+import os
+
+import numpy as np
+from PIL import Image
+
+
+def image_grid(images: np.ndarray, path: str, ncols: int = 8, pad: int = 1) -> None:
+  """Tiles images in [-1, 1] ([N, H, W, C]) into one PNG, row by row."""
+  images = np.clip((np.asarray(images) + 1.0) * 127.5, 0, 255).astype(np.uint8)
+  n, h, w, c = images.shape
+  nrows = math.ceil(n / ncols)
+  grid = np.full((nrows * (h + pad) + pad, ncols * (w + pad) + pad, c), 255, np.uint8)
+  for i, im in enumerate(images):
+    r, col = divmod(i, ncols)
+    grid[pad + r * (h + pad): pad + r * (h + pad) + h, pad + col * (w + pad): pad + col * (w + pad) + w] = im
+  scale = max(1, 256 // (nrows * (h + pad)))  # small images: enlarge, nearest neighbour
+  img = Image.fromarray(grid[..., 0] if c == 1 else grid)
+  if scale > 1:
+    img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
+  img.save(path)
+
+
+def _pyplot():
+  import matplotlib
+
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+
+  return plt
+
+
+def scatter(samples: np.ndarray, real: np.ndarray, path: str) -> None:
+  plt = _pyplot()
+  fig, ax = plt.subplots(figsize=(4, 4))
+  ax.scatter(real[:, 0], real[:, 1], s=2, c="0.7", label="data")
+  ax.scatter(samples[:, 0], samples[:, 1], s=2, c="tab:blue", alpha=0.6, label="generator")
+  ax.set_aspect("equal")
+  ax.legend(loc="upper right", fontsize=7)
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+  plt.close(fig)
+
+
+def read_jsonl(path: str) -> list[dict]:
+  if not os.path.exists(path):
+    return []
+  with open(path) as f:
+    return [json.loads(line) for line in f if line.strip()]
+
+
+def truncate_jsonl(path: str, step: int) -> None:
+  """Keeps only the rows with ``step <= step`` (after a resume from that checkpoint)."""
+  rows = [r for r in read_jsonl(path) if r["step"] <= step]
+  with open(path, "w") as f:
+    f.writelines(json.dumps(r) + "\n" for r in rows)
+
+
+def learning_curves(metrics_path: str, path: str) -> None:
+  """One panel per logged quantity against generator iterations (WGAN: the Wasserstein estimate,
+  the paper's training curve)."""
+  rows = read_jsonl(metrics_path)
+  if not rows:
+    return
+  keys = [k for k in rows[0] if k not in ("step", "n_critic")]
+  plt = _pyplot()
+  fig, axes = plt.subplots(1, len(keys), figsize=(4 * len(keys), 3), squeeze=False)
+  steps = np.array([r["step"] for r in rows])
+  for ax, k in zip(axes[0], keys):
+    v = np.array([r[k] for r in rows])
+    ax.plot(steps, v, lw=0.5, alpha=0.4)
+    if len(v) >= 20:  # moving average
+      w = max(len(v) // 50, 5)
+      ax.plot(steps[w - 1:], np.convolve(v, np.ones(w) / w, mode="valid"), lw=1.5)
+    ax.set_title(k)
+    ax.set_xlabel("generator iteration")
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+  plt.close(fig)
