@@ -98,9 +98,12 @@ def frechet_distance(features_a: np.ndarray, features_b: np.ndarray) -> float:
   a, b = np.asarray(features_a, np.float64), np.asarray(features_b, np.float64)
   mu_a, mu_b = a.mean(0), b.mean(0)
   cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
-  covmean = scipy.linalg.sqrtm(cov_a @ cov_b)
-  covmean = np.real(covmean)
-  return float(np.sum((mu_a - mu_b) ** 2) + np.trace(cov_a + cov_b - 2.0 * covmean))
+  # ReLU features that never fire make the covariances singular; a 1e-6 ridge (as pytorch-fid
+  # does on failure) keeps sqrtm well defined; the
+  # ridge enters both covariances, so identical features still score 0.
+  ridge = 1e-6 * np.eye(len(cov_a))
+  covmean = np.real(scipy.linalg.sqrtm((cov_a + ridge) @ (cov_b + ridge)))
+  return float(np.sum((mu_a - mu_b) ** 2) + np.trace(cov_a + cov_b + 2.0 * ridge - 2.0 * covmean))
 
 
 def inception_score(probs: np.ndarray) -> float:
