@@ -15,6 +15,7 @@ Run directory:
 """
 
 import dataclasses
+import functools
 import json
 import math
 import os
@@ -155,10 +156,15 @@ def _finite(tree) -> bool:
              if jnp.issubdtype(x.dtype, jnp.floating))
 
 
+@functools.cache
+def _jitted_generate(method: str):
+  """One jitted ``generate`` per method, so sample grids during training reuse its compilation."""
+  return jax.jit(METHODS[method].generate, static_argnums=2)
+
+
 def generate_fn(method: str, state, key):
   """``generate(n, labels)`` in batches of 1,000 with keys folded from ``key``."""
-  algo = METHODS[method]
-  gen = jax.jit(algo.generate, static_argnums=2)
+  gen = _jitted_generate(method)
 
   def generate(n, labels=None):
     out = []

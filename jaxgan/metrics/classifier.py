@@ -3,6 +3,7 @@ features give a Fréchet distance, its predictions an Inception-style score, a c
 for the conditional GAN, the accuracy of samples against the labels they were asked for."""
 
 import dataclasses
+import functools
 import os
 
 import jax
@@ -31,6 +32,11 @@ class ConvClassifier(nn.Module):
     return (logits, h) if return_features else logits
 
 
+@functools.partial(jax.jit, static_argnums=0)
+def _logits_and_features(module: ConvClassifier, params, x):
+  return module.apply({"params": params}, x, return_features=True)
+
+
 @dataclasses.dataclass
 class Classifier:
   module: ConvClassifier
@@ -38,8 +44,8 @@ class Classifier:
   test_accuracy: float
 
   def logits_and_features(self, images: np.ndarray, batch_size: int = 500):
-    fn = jax.jit(lambda x: self.module.apply({"params": self.params}, x, return_features=True))
-    outs = [fn(jnp.asarray(images[i:i + batch_size])) for i in range(0, len(images), batch_size)]
+    outs = [_logits_and_features(self.module, self.params, jnp.asarray(images[i:i + batch_size]))
+            for i in range(0, len(images), batch_size)]
     return (np.concatenate([np.asarray(o[0]) for o in outs]),
             np.concatenate([np.asarray(o[1]) for o in outs]))
 
