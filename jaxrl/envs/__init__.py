@@ -1,0 +1,28 @@
+"""Environments: one protocol (:mod:`jaxrl.envs.base`), gymnax behind it."""
+
+from jaxrl.envs import base
+from jaxrl.envs.base import Environment, EpisodeState
+
+# The gymnax environments jaxrl trains on: classic control and MinAtar (DQN), bandits (``jaxrl bandit``).
+CLASSIC_CONTROL = ("CartPole-v1", "Acrobot-v1", "MountainCar-v0")
+MINATAR = ("Breakout-MinAtar", "Asterix-MinAtar", "Freeway-MinAtar", "SpaceInvaders-MinAtar",
+           "Seaquest-MinAtar")
+BANDITS = ("BernoulliBandit-misc", "GaussianBandit-misc")
+DQN_ENVS = CLASSIC_CONTROL + MINATAR
+
+
+def make(name: str, **params) -> Environment:
+  """The environment ``name`` (a gymnax id such as CartPole-v1 or Breakout-MinAtar)."""
+  import gymnax
+
+  from jaxrl.envs import gymnax_env
+
+  if name not in gymnax.registered_envs:
+    raise ValueError(f"unknown environment {name!r}. DQN environments: {', '.join(DQN_ENVS)}; "
+                     f"bandits: {', '.join(BANDITS)}; all gymnax ids: "
+                     f"{', '.join(gymnax.registered_envs)}.")
+  return gymnax_env.make(name, **params)
+
+
+__all__ = ["Environment", "EpisodeState", "base", "make", "CLASSIC_CONTROL", "MINATAR", "BANDITS",
+           "DQN_ENVS"]

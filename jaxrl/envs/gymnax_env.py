@@ -1,0 +1,72 @@
+"""gymnax environments behind the jaxrl protocol (gymnax >= 1.0: the 6-tuple ``step`` with
+auto-reset and ``info["final_observation"]``)."""
+
+import dataclasses
+from typing import Any
+
+import gymnax
+import jax
+import jax.numpy as jnp
+from gymnax.environments import spaces
+
+from jaxrl.envs import base
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class GymnaxEnv:
+  """``gymnax.make(name)`` with its default parameters (or ``params``), episode statistics added."""
+
+  env: Any
+  params: Any
+
+  @property
+  def name(self) -> str:
+    return self.env.name
+
+  @property
+  def action_space(self):
+    return self.env.action_space(self.params)
+
+  @property
+  def num_actions(self) -> int:
+    space = self.action_space
+    if not isinstance(space, spaces.Discrete):
+      raise ValueError(f"{self.name} has a {type(space).__name__} action space; DQN needs discrete "
+                       "actions (choose a discrete environment, e.g. CartPole-v1).")
+    return int(space.n)
+
+  @property
+  def observation_shape(self) -> tuple[int, ...]:
+    return tuple(self.env.observation_space(self.params).shape)
+
+  @property
+  def observation_dtype(self):
+    return jax.eval_shape(self.env.reset, jax.random.key(0), self.params)[0].dtype
+
+  @property
+  def storage_dtype(self):
+    """The dtype a replay buffer stores observations in: MinAtar's are 0/1 channels, kept as bool
+    (a quarter of the float32 memory, exact)."""
+    return jnp.bool_ if self.name.endswith("-MinAtar") else self.observation_dtype
+
+  @property
+  def max_episode_steps(self) -> int:
+    return int(self.params.max_steps_in_episode)
+
+  def reset(self, key):
+    obs, env_state = self.env.reset(key, self.params)
+    return obs, base.start_episode(env_state)
+
+  def step(self, key, state: base.EpisodeState, action):
+    obs, env_state, reward, terminated, truncated, info = self.env.step(
+        key, state.env_state, action, self.params)
+    reward = jnp.asarray(reward, jnp.float32)
+    terminated, truncated = jnp.asarray(terminated, bool), jnp.asarray(truncated, bool)
+    state, stats = base.record_step(state, env_state, reward, terminated | truncated)
+    info = {"final_observation": info["final_observation"], **stats}
+    return obs, state, reward, terminated, truncated, info
+
+
+def make(name: str, **params) -> GymnaxEnv:
+  env, default = gymnax.make(name)
+  return GymnaxEnv(env, default.replace(**params) if params else default)

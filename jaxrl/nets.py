@@ -1,0 +1,50 @@
+"""Q-networks: observation -> one action value per action.
+
+``MLPQNetwork``: CleanRL's dqn_jax network (120 -> 84 ReLU) for vector observations.
+``MinAtarQNetwork``: Young & Tian 2019's DQN network: one 3x3 stride-1 convolution with 16
+channels (VALID: 10x10 -> 8x8), a 128-unit ReLU layer, the action values. Its convolution is
+:class:`jaxgan.nets.Conv`, which stays fast inside XLA:CPU loops (the whole DQN loop is one
+``lax.scan``; a plain ``nn.Conv`` weight gradient there hits XLA:CPU's slow path, DESIGN.md).
+"""
+
+from typing import Sequence
+
+import jax
+import jax.numpy as jnp
+from flax import linen as nn
+
+from jaxgan.nets import Conv
+
+NETWORKS = ("mlp", "minatar")
+
+
+class MLPQNetwork(nn.Module):
+  num_actions: int
+  hidden: Sequence[int] = (120, 84)
+
+  @nn.compact
+  def __call__(self, obs: jax.Array) -> jax.Array:
+    h = obs.reshape(obs.shape[0], -1).astype(jnp.float32)
+    for width in self.hidden:
+      h = nn.relu(nn.Dense(width)(h))
+    return nn.Dense(self.num_actions)(h)
+
+
+class MinAtarQNetwork(nn.Module):
+  num_actions: int
+  channels: int = 16
+  hidden: int = 128
+
+  @nn.compact
+  def __call__(self, obs: jax.Array) -> jax.Array:
+    h = nn.relu(Conv(self.channels, 3)(obs.astype(jnp.float32)))
+    h = nn.relu(nn.Dense(self.hidden)(h.reshape(h.shape[0], -1)))
+    return nn.Dense(self.num_actions)(h)
+
+
+def q_network(kind: str, num_actions: int, hidden: Sequence[int] = (120, 84)) -> nn.Module:
+  if kind == "mlp":
+    return MLPQNetwork(num_actions, tuple(hidden))
+  if kind == "minatar":
+    return MinAtarQNetwork(num_actions)
+  raise ValueError(f"unknown Q-network {kind!r}; choose one of {NETWORKS}.")

@@ -1,0 +1,280 @@
+import dataclasses
+import json
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxrl import cli, dqn, envs
+from jaxrl import train as T
+
+# A short CartPole run: CleanRL's preset with an early start and a short exploration phase.
+SMALL = dqn.DQNConfig.cleanrl("CartPole-v1", total_steps=3_000, learning_starts=500,
+                              buffer_size=2_000, batch_size=32, target_update_every=200,
+                              hidden=(32, 32), exploration_steps=1_500)
+
+
+# ---- the math -----------------------------------------------------------------------------------
+
+
+def test_td_target_bootstraps_through_truncation_not_termination():
+  reward = jnp.array([1.0, 1.0, 1.0, 0.5])
+  terminated = jnp.array([False, True, False, True])
+  next_q = jnp.array([[2.0, 3.0], [2.0, 3.0], [-1.0, -4.0], [10.0, 0.0]])
+  # The third transition was truncated by a time limit: stored as not terminated, it bootstraps.
+  target = dqn.td_target(reward, terminated, next_q, gamma=0.9)
+  np.testing.assert_allclose(target, [1 + 0.9 * 3, 1.0, 1 + 0.9 * -1, 0.5], rtol=1e-6)
+
+
+def test_double_dqn_target_evaluates_the_online_argmax_with_the_target_network():
+  next_q_target = jnp.array([[2.0, 3.0, 5.0]])
+  next_q_online = jnp.array([[9.0, 0.0, 1.0]])  # online picks action 0
+  target = dqn.td_target(jnp.array([0.0]), jnp.array([False]), next_q_target, 0.5, next_q_online)
+  np.testing.assert_allclose(target, [0.5 * 2.0])
+
+
+def test_td_loss_squared_and_huber_by_hand():
+  q = jnp.array([[1.0, 2.0], [0.0, -1.0]])
+  actions = jnp.array([1, 0])
+  targets = jnp.array([2.5, 3.0])  # errors: -0.5, -3.0
+  np.testing.assert_allclose(dqn.td_loss(q, actions, targets, "squared"), (0.25 + 9.0) / 2)
+  # Huber (delta 1): 0.5 e^2 inside [-1, 1], |e| - 0.5 outside.
+  np.testing.assert_allclose(dqn.td_loss(q, actions, targets, "huber"), (0.125 + 2.5) / 2)
+  # Its gradient is the TD error clipped to [-1, 1] (Mnih et al. 2015).
+  g = jax.grad(lambda q: dqn.td_loss(q, actions, targets, "huber") * 2)(q)
+  np.testing.assert_allclose(g, [[0.0, -0.5], [-1.0, 0.0]])
+
+
+def test_epsilon_schedule_is_linear_then_flat():
+  c = dqn.DQNConfig.cleanrl(total_steps=100_000, exploration_fraction=0.5, epsilon_end=0.05)
+  eps = [float(dqn.epsilon(c, t)) for t in (0, 25_000, 50_000, 80_000)]
+  np.testing.assert_allclose(eps, [1.0, 0.525, 0.05, 0.05], rtol=1e-6)
+  m = dqn.DQNConfig.minatar()  # an absolute decay: 1 -> 0.1 over the first 100k frames
+  np.testing.assert_allclose([float(dqn.epsilon(m, t)) for t in (0, 50_000, 10**6)], [1.0, 0.55, 0.1],
+                             rtol=1e-6)
+
+
+def test_epsilon_greedy():
+  q = jnp.tile(jnp.array([[0.0, 5.0, 1.0]]), (4000, 1))
+  greedy = dqn.epsilon_greedy(jax.random.key(0), q, 0.0)
+  assert bool(jnp.all(greedy == 1))
+  uniform = np.bincount(np.asarray(dqn.epsilon_greedy(jax.random.key(1), q, 1.0)), minlength=3)
+  assert np.all(np.abs(uniform / 4000 - 1 / 3) < 0.03)
+  mixed = np.asarray(dqn.epsilon_greedy(jax.random.key(2), q, 0.3))
+  assert abs(np.mean(mixed == 1) - (0.7 + 0.3 / 3)) < 0.03
+
+
+def test_target_network_is_copied_on_schedule_only():
+  state = dqn.init(jax.random.key(0), SMALL)
+  moved = state.replace(params=jax.tree.map(lambda p: p + 1.0, state.params))
+  # period 200 environment steps, 10 per iteration: due when env_steps crosses a multiple of 200.
+  before, after = moved.replace(env_steps=jnp.int32(180)), moved.replace(env_steps=jnp.int32(190))
+  chex.assert_trees_all_equal(dqn.update_target(after, before).target_params, state.target_params)
+  before, after = moved.replace(env_steps=jnp.int32(190)), moved.replace(env_steps=jnp.int32(200))
+  chex.assert_trees_all_equal(dqn.update_target(after, before).target_params, moved.params)
+  polyak = moved.replace(config=dataclasses.replace(SMALL, tau=0.25))
+  mixed = dqn.update_target(polyak.replace(env_steps=jnp.int32(200)),
+                            polyak.replace(env_steps=jnp.int32(190))).target_params
+  chex.assert_trees_all_close(mixed, jax.tree.map(lambda t: t + 0.25, state.target_params),
+                              rtol=1e-6)
+
+
+def test_terminal_transition_stores_the_pre_reset_observation():
+  """gymnax auto-resets; the buffer's next_obs of a finished episode must be its last observation."""
+  c = dqn.DQNConfig.cleanrl("CartPole-v1", total_steps=1_000, learning_starts=500, buffer_size=500,
+                            train_every=1, epsilon_start=1.0, epsilon_end=1.0)
+  state = dqn.init(jax.random.key(3), c)
+  state, m = jax.jit(lambda s: dqn.run(s, 200))(state)
+  data = jax.tree.map(np.asarray, state.buffer.data)
+  ends = np.flatnonzero(data["terminated"][:200])
+  assert len(ends) >= 3  # random actions end CartPole episodes in ~20 steps
+  for t in ends:
+    # The next transition starts the new episode: its obs is the reset observation, which differs
+    # from the stored next_obs (a pole past 12 degrees or a cart off the track).
+    assert not np.allclose(data["next_obs"][t], data["obs"][t + 1])
+    theta, x = data["next_obs"][t][2], data["next_obs"][t][0]
+    assert abs(theta) > 0.2094 or abs(x) > 2.4
+  within = np.setdiff1d(np.arange(199), ends)
+  np.testing.assert_array_equal(data["next_obs"][within], data["obs"][within + 1])
+  assert int(np.sum(m["episodes"])) == len(ends)
+
+
+def test_adapter_reports_episode_statistics():
+  env = envs.make("CartPole-v1")
+  obs, state = env.reset(jax.random.key(0))
+  step = jax.jit(env.step)
+  rewards = 0.0
+  for t in range(1000):
+    obs, state, r, term, trunc, info = step(jax.random.key(t), state, 0)  # always push left
+    rewards += float(r)
+    if bool(term | trunc):
+      break
+  assert bool(term) and not bool(trunc)
+  assert float(info["episode_return"]) == rewards and int(info["episode_length"]) == t + 1
+  assert int(state.episode_length) == 0  # the next episode's counters
+
+
+# ---- bad input ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kw, message", [
+    ({"env": "CartPole-v9"}, "CartPole-v1, Acrobot-v1"),
+    ({"env": "Pendulum-v1"}, "discrete actions"),
+    ({"batch_size": 512, "buffer_size": 256, "learning_starts": 512}, "larger than the replay buffer"),
+    ({"epsilon_end": 1.5}, r"epsilon_end must lie in \[0, 1\]"),
+    ({"eval_epsilon": -0.1}, r"eval_epsilon must lie in \[0, 1\]"),
+    ({"tau": 0.0}, "tau"),
+    ({"learning_starts": 16}, "learning_starts"),
+    ({"num_envs": 3}, "multiple of num_envs"),
+    ({"loss": "l1"}, "unknown loss"),
+])
+def test_bad_config_fails_with_a_clear_message(kw, message):
+  with pytest.raises(ValueError, match=message):
+    dqn.DQNConfig.cleanrl(**{"env": "CartPole-v1", **kw})
+
+
+def test_unknown_preset():
+  with pytest.raises(ValueError, match="cleanrl"):
+    dqn.DQNConfig.preset("rainbow", "CartPole-v1")
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "dqn", "--env", "Pong-v0"], "DQN environments: CartPole-v1"),
+    (["train", "dqn", "--batch-size", "20000"], "larger than the replay buffer"),
+    (["train", "dqn", "--epsilon-start", "2"], "epsilon_start must lie in"),
+    (["train", "dqn", "--env", "MountainCarContinuous-v0"], "discrete actions"),
+    (["bandit", "--env", "CartPole-v1"], "unknown bandit"),
+    (["bandit", "--epsilons", "0.1", "1.5"], "epsilon must lie in"),
+])
+def test_cli_bad_input_fails_before_any_work(argv, message, tmp_path, capsys):
+  assert cli.main(argv + ["--out", str(tmp_path / "run")]) == 2
+  assert message in capsys.readouterr().err
+  assert not (tmp_path / "run" / "config.json").exists()
+
+
+# ---- reproducibility ----------------------------------------------------------------------------
+
+
+def test_same_key_same_parameters_bitwise_different_keys_differ():
+  train = jax.jit(dqn.make_train(SMALL))
+  a, _ = train(jax.random.key(7))
+  b, _ = train(jax.random.key(7))
+  c, _ = train(jax.random.key(8))
+  chex.assert_trees_all_equal(a.params, b.params)
+  chex.assert_trees_all_equal(a.buffer.data, b.buffer.data)
+  assert not np.array_equal(a.params["params"]["Dense_0"]["kernel"],
+                            c.params["params"]["Dense_0"]["kernel"])
+
+
+def test_vmap_over_seeds_equals_separate_runs():
+  train = dqn.make_train(SMALL)
+  keys = jax.random.split(jax.random.key(0), 3)
+  together, m = jax.jit(jax.vmap(train))(keys)
+  for i in range(3):
+    alone, m_alone = jax.jit(train)(keys[i])
+    chex.assert_trees_all_close(jax.tree.map(lambda x: x[i], together.params), alone.params,
+                                rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(m["episodes"][i], m_alone["episodes"])  # the same trajectories
+
+
+def test_chunks_compute_what_one_scan_computes():
+  state = dqn.init(jax.random.key(1), SMALL)
+  run = jax.jit(dqn.run, static_argnums=1)
+  whole, _ = run(state, 300)
+  part, _ = run(state, 120)
+  part, _ = run(part, 180)
+  chex.assert_trees_all_equal(whole, part)
+
+
+def test_killed_and_resumed_run_equals_uninterrupted_run_bitwise(tmp_path, monkeypatch):
+  run = T.RunConfig(seeds=2, chunk_steps=500, eval_every=0, checkpoint_every=1_000)
+  full, _ = T.train(SMALL, run, out=str(tmp_path / "full"), progress=False)
+
+  make_chunk = T.make_chunk
+
+  def killing_make_chunk(n):
+    chunk = make_chunk(n)
+
+    def run_chunk(states):
+      if int(states.env_steps[0]) >= 2_000:  # killed in the chunk after the step-2000 checkpoint
+        raise KeyboardInterrupt
+      return chunk(states)
+    return run_chunk
+
+  monkeypatch.setattr(T, "make_chunk", killing_make_chunk)
+  with pytest.raises(KeyboardInterrupt):
+    T.train(SMALL, run, out=str(tmp_path / "killed"), progress=False)
+  monkeypatch.setattr(T, "make_chunk", make_chunk)
+  resumed, result = T.train(None, out=str(tmp_path / "killed"), resume=True, progress=False)
+  chex.assert_trees_all_equal(resumed, full)
+  rows = [json.loads(l) for l in open(tmp_path / "killed" / "metrics.jsonl")]
+  assert [r["step"] for r in rows] == list(range(500, 3_001, 500))
+  assert result["eval"]["episodes_per_seed"] == SMALL.eval_episodes
+
+
+def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+  from jaxgan.train import TrainingDivergedError
+
+  run = T.RunConfig(chunk_steps=500, eval_every=0, checkpoint_every=1_000)
+  make_chunk = T.make_chunk
+
+  def poisoned(n):
+    chunk = make_chunk(n)
+
+    def run_chunk(states):
+      states, m = chunk(states)
+      if int(states.env_steps[0]) > 2_000:
+        m = {**m, "loss": m["loss"] * jnp.nan}
+      return states, m
+    return run_chunk
+
+  monkeypatch.setattr(T, "make_chunk", poisoned)
+  with pytest.raises(TrainingDivergedError, match="step 2000"):
+    T.train(SMALL, run, out=str(tmp_path), progress=False)
+  _, _, states = T.restore(str(tmp_path))
+  assert int(states.env_steps[0]) == 2_000
+
+
+# ---- behaviour ----------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_cartpole_learns_within_a_small_budget():
+  """CleanRL's preset on 30k steps (learning from step 1,000): the greedy policy balances the pole
+  far longer than a random policy's ~22 steps."""
+  c = dqn.DQNConfig.cleanrl("CartPole-v1", total_steps=30_000, learning_starts=1_000,
+                            exploration_fraction=0.3)
+  states, _ = jax.jit(jax.vmap(dqn.make_train(c)))(jax.random.split(jax.random.key(42), 2))
+  returns = jax.jit(jax.vmap(lambda p, k: dqn.evaluate(p, c, k)["returns"]))(
+      states.params, jax.random.split(jax.random.key(3), 2))
+  per_seed = np.asarray(returns).mean(1)
+  assert np.all(per_seed > 60), per_seed
+
+
+def test_minatar_network_trains_a_few_iterations():
+  c = dqn.DQNConfig.minatar("Breakout-MinAtar", total_steps=600, learning_starts=200,
+                            buffer_size=1_000)
+  assert dqn.network_kind(c, dqn.environment(c.env)) == "minatar"
+  state, m = jax.jit(dqn.make_train(c))(jax.random.key(0))
+  assert state.buffer.data["obs"].dtype == jnp.bool_  # MinAtar's 0/1 channels stored as bool
+  # An update after every step from the one that put the 200th transition in the buffer.
+  assert int(state.updates) == 600 - 200 + 1 and np.all(np.isfinite(m["loss"]))
+
+
+def test_cli_train_eval_resume(tmp_path, capsys):
+  out = str(tmp_path / "run")
+  argv = ["train", "dqn", "--env", "CartPole-v1", "--steps", "2000", "--seeds", "2",
+          "--learning-starts", "500", "--batch-size", "32", "--buffer-size", "1000",
+          "--chunk-steps", "1000", "--eval-every", "1000", "--out", out, "--no-progress"]
+  assert cli.main(argv) == 0
+  result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+  assert result["env_steps"] == 2000 and len(result["eval"]["return_per_seed"]) == 2
+  assert (tmp_path / "run" / "curves.png").exists() and (tmp_path / "run" / "eval.json").exists()
+  assert cli.main(argv) == 2 and "--resume" in capsys.readouterr().err
+  assert cli.main(["train", "dqn", "--out", out, "--resume", "--steps", "3000", "--no-progress"]) == 0
+  capsys.readouterr()
+  assert cli.main(["eval", out, "--episodes", "3"]) == 0
+  ev = json.loads(capsys.readouterr().out)
+  assert ev["env_steps"] == 3000 and ev["episodes_per_seed"] == 3 and ev["seeds"] == 2
