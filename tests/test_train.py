@@ -11,7 +11,10 @@ from jaxgan import GANConfig, WGANConfig, cli
 from jaxgan import train as T
 from jaxgan.algos import METHODS, wgan
 
-TOY_WGAN = WGANConfig.toy(hidden=(32, 32), batch_size=64, n_critic_warmup=5)
+# Small, with the official critic schedule (100-iteration phases, here 5) so that resuming
+# crosses it.
+TOY_WGAN = WGANConfig.toy(hidden=(32, 32), batch_size=64, n_critic_warmup=5, warmup_iterations=25,
+                          warmup_every=500)
 
 
 def _run(**kw):
@@ -143,3 +146,16 @@ def test_existing_run_needs_resume(tmp_path, capsys):
   assert cli.main(["eval", out]) == 0
   result = json.loads(capsys.readouterr().out)
   assert result["step"] == 4 and result["num_modes"] == 8
+
+
+@pytest.mark.slow
+def test_short_ring8_run_covers_at_least_6_of_8_modes(tmp_path, capsys):
+  """The WGAN toy preset through the command line, 5,000 generator iterations: mode coverage by
+  PacGAN's rule (>= 20 of 2,500 samples within 3 std of the mode)."""
+  out = str(tmp_path / "ring8")
+  assert cli.main(["train", "wgan", "--dataset", "ring8", "--steps", "5000", "--log-every", "1000",
+                   "--sample-every", "5000", "--checkpoint-every", "5000", "--no-progress",
+                   "--out", out]) == 0
+  result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["eval"]
+  assert result["num_modes"] == 8
+  assert result["modes"] >= 6, result
