@@ -44,8 +44,13 @@ def add(buffer: ReplayBuffer, transitions) -> ReplayBuffer:
   n = jax.tree.leaves(transitions)[0].shape[0]
   if n > buffer.capacity:
     raise ValueError(f"cannot add {n} transitions at once to a buffer of capacity {buffer.capacity}.")
-  idx = (buffer.position + jnp.arange(n)) % buffer.capacity
-  data = jax.tree.map(lambda d, t: d.at[idx].set(t.astype(d.dtype)), buffer.data, transitions)
+  if n == 1:  # one environment: an in-place write at the position (cheaper than a scatter)
+    data = jax.tree.map(
+        lambda d, t: jax.lax.dynamic_update_slice_in_dim(d, t.astype(d.dtype), buffer.position, 0),
+        buffer.data, transitions)
+  else:
+    idx = (buffer.position + jnp.arange(n)) % buffer.capacity
+    data = jax.tree.map(lambda d, t: d.at[idx].set(t.astype(d.dtype)), buffer.data, transitions)
   return buffer.replace(data=data, position=(buffer.position + n) % buffer.capacity,
                         size=jnp.minimum(buffer.size + n, buffer.capacity))
 
@@ -68,7 +73,10 @@ def sample_indices(buffer: ReplayBuffer, key, batch_size: int) -> jax.Array:
   if size is not None and size < buffer.min_size:
     raise ValueError(f"the replay buffer holds {size} transitions, fewer than its minimum of "
                      f"{buffer.min_size} to sample from; add more first.")
-  return jax.random.randint(key, (batch_size,), 0, jnp.maximum(buffer.size, 1))
+  # 32 random bits modulo the size: one threefry draw where randint takes two (each a small XLA
+  # loop on CPU); the modulo bias is below size / 2^32 (2e-4 relative for a 1M buffer).
+  bits = jax.random.bits(key, (batch_size,), jnp.uint32)
+  return (bits % jnp.maximum(buffer.size, 1).astype(jnp.uint32)).astype(jnp.int32)
 
 
 def sample(buffer: ReplayBuffer, key, batch_size: int):
