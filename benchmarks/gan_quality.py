@@ -22,7 +22,9 @@ from jaxgan import train as train_lib  # noqa: E402
 VARIANTS_2D = {  # name -> (method, config overrides)
     "GAN (saturating, Alg. 1)": ("gan", {"generator_loss": "saturating"}),
     "GAN (non-saturating)": ("gan", {"generator_loss": "non_saturating"}),
-    "WGAN (clip 0.01)": ("wgan", {}),
+    "WGAN (toy preset: RMSProp 1e-3, c 0.1)": ("wgan", {}),
+    "WGAN (paper: RMSProp 5e-5, c 0.01)": ("wgan", {"learning_rate": 5e-5, "clip": 0.01,
+                                                    "warmup_iterations": 25, "warmup_every": 500}),
 }
 VARIANTS_DIGITS = {
     "GAN (Goodfellow preset)": ("gan", {}),

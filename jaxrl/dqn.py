@@ -390,23 +390,15 @@ def iteration(state: DQNState) -> tuple[DQNState, dict]:
   state, stats = jax.lax.scan(act_and_store, state, acting_noise(k_act, c, c.steps_per_env))
   stats = jax.tree.map(jnp.sum, stats)
 
-  # The buffer stays out of the cond and the update loop (read through the closure): carried
-  # through them, XLA may copy the whole buffer each iteration.
-  buffer = state.buffer
-
   def learn(s):
-    def body(s, k):
-      s, m = update(s.replace(buffer=buffer), k)
-      return s.replace(buffer=None), m
-    s, m = jax.lax.scan(body, s, jax.random.split(k_learn, c.gradient_steps))
+    s, m = jax.lax.scan(update, s, jax.random.split(k_learn, c.gradient_steps))
     return update_target(s, before), jax.tree.map(jnp.mean, m)
 
   def wait(s):
     return s, {"loss": jnp.zeros(()), "q": jnp.zeros(())}
 
-  learning = (state.env_steps >= c.learning_starts) & replay.can_sample(buffer)
-  state, m = jax.lax.cond(learning, learn, wait, state.replace(buffer=None))
-  state = state.replace(buffer=buffer)
+  learning = (state.env_steps >= c.learning_starts) & replay.can_sample(state.buffer)
+  state, m = jax.lax.cond(learning, learn, wait, state)
   metrics = {**stats, **m, "learning": learning, "epsilon": epsilon(c, state.env_steps)}
   return state.replace(iteration=state.iteration + 1), metrics
 
