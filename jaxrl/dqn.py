@@ -290,9 +290,11 @@ def _transition_example(env: envs.Environment) -> dict:
 
 
 def init(key, config: DQNConfig) -> DQNState:
-  """Fresh Q-network (and its target copy), optimiser, empty buffer and reset environments."""
-  key = jax.random.key_data(key) if jnp.issubdtype(key.dtype, jax.dtypes.prng_key) else key
-  k_net, k_env, k_run = jax.random.split(jax.random.wrap_key_data(key), 3)
+  """Fresh Q-network (and its target copy), optimiser, empty buffer and reset environments.
+  ``key``: a ``jax.random.key`` (threefry) or a legacy uint32 ``PRNGKey``."""
+  if not jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
+    key = jax.random.wrap_key_data(key)
+  k_net, k_env, k_run = jax.random.split(key, 3)
   env = environment(config.env)
   net = q_network(config)
   obs, env_state = jax.vmap(env.reset)(jax.random.split(k_env, config.num_envs))

@@ -253,6 +253,19 @@ def test_cartpole_learns_within_a_small_budget():
   assert np.all(per_seed > 60), per_seed
 
 
+@pytest.mark.parametrize("env", [e for e in envs.DQN_ENVS if e not in ("CartPole-v1", "Breakout-MinAtar")])
+def test_every_dqn_environment_runs(env):
+  """Classic control with the MLP, the MinAtar games with the MinAtar network (each game has its
+  own number of channels and actions): a few iterations with updates, finite loss."""
+  c = dqn.DQNConfig.cleanrl(env, total_steps=100, train_every=1, learning_starts=32,
+                            batch_size=32, buffer_size=64)
+  state, m = jax.jit(dqn.make_train(c))(jax.random.key(0))
+  e = dqn.environment(env)
+  assert state.buffer.data["obs"].shape == (64, *e.observation_shape)
+  assert int(state.updates) == 100 - 32 + 1 and np.all(np.isfinite(m["loss"]))
+  assert int(jnp.max(state.buffer.data["action"])) < e.num_actions
+
+
 def test_minatar_network_trains_a_few_iterations():
   c = dqn.DQNConfig.minatar("Breakout-MinAtar", total_steps=600, learning_starts=200,
                             buffer_size=1_000)
