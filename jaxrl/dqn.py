@@ -182,6 +182,8 @@ def _check(c: DQNConfig) -> None:
   env.num_actions  # a non-discrete action space fails here
   if network_kind(c, env) == "minatar" and env.observation_shape[:2] != (10, 10):
     fail(f"the MinAtar Q-network takes 10x10xC observations; {c.env} gives {env.observation_shape}.")
+  if network_kind(c, env) == "nature" and env.observation_shape != (4, 84, 84):
+    fail(f"the Nature Q-network takes 4x84x84 frame stacks; {c.env} gives {env.observation_shape}.")
 
 
 # ---- pieces -------------------------------------------------------------------------------------

@@ -129,6 +129,7 @@ def test_adapter_reports_episode_statistics():
     ({"learning_starts": 16}, "learning_starts"),
     ({"num_envs": 3}, "multiple of num_envs"),
     ({"loss": "l1"}, "unknown loss"),
+    ({"network": "nature"}, "4x84x84 frame stacks"),
 ])
 def test_bad_config_fails_with_a_clear_message(kw, message):
   with pytest.raises(ValueError, match=message):
