@@ -1,4 +1,5 @@
-"""Environments: one protocol (:mod:`jaxrl.envs.base`), gymnax behind it."""
+"""Environments: one protocol (:mod:`jaxrl.envs.base`) with gymnax behind it; Atari through envpool
+in :mod:`jaxrl.envs.atari` (its own, stateful interface: envpool resets one step late)."""
 
 from jaxrl.envs import base
 from jaxrl.envs.base import Environment, EpisodeState
