@@ -123,9 +123,11 @@ def _eval(args) -> int:
 
   from jaxrl import train as train_lib
 
-  run, config, states = train_lib.restore(args.dir, args.step)
   if args.epsilon is not None and not 0.0 <= args.epsilon <= 1.0:
     raise ValueError(f"--epsilon must lie in [0, 1], got {args.epsilon}.")
+  if args.episodes is not None and args.episodes < 1:
+    raise ValueError(f"--episodes must be >= 1, got {args.episodes}.")
+  run, config, states = train_lib.restore(args.dir, args.step)
   evaluate = train_lib.make_evaluate(config, args.episodes, args.epsilon)
   keys = jax.vmap(jax.random.fold_in, (0, None))(train_lib.seed_keys(args.seed, run.seeds)[1],
                                                  args.seed)

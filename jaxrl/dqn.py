@@ -371,8 +371,9 @@ def _crossed(counter, increment, period):
 
 
 def update_target(state: DQNState, before: DQNState) -> DQNState:
-  """The target network: copied (tau = 1) or Polyak-averaged each time its period (in environment
-  steps or in updates) elapsed between ``before`` and ``state``."""
+  """The target network: copied (tau = 1) or Polyak-averaged once when its period (in environment
+  steps or in updates) elapsed between ``before`` and ``state`` (once even if several periods did,
+  which only matters for tau < 1 with a period shorter than an iteration)."""
   c = state.config
   if c.target_update_unit == "steps":
     due = _crossed(state.env_steps, state.env_steps - before.env_steps, c.target_update_every)

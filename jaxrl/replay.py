@@ -135,6 +135,10 @@ def add_frames(replay: FrameReplay, records: dict) -> FrameReplay:
   return replay.replace(ring=add(replay.ring, records))
 
 
+def can_sample_frames(replay: FrameReplay) -> jax.Array:
+  return replay.ring.size - replay.num_envs >= max(replay.ring.min_size, 1)
+
+
 def frame_stack(replay: FrameReplay, slots: jax.Array) -> jax.Array:
   """The observation (``stack`` frames, oldest first) whose newest frame is at each of ``slots``,
   never reaching past the episode's first frame."""
@@ -151,8 +155,14 @@ def sample_frames(replay: FrameReplay, key, batch_size: int) -> dict:
 
   Candidates are the records whose next record exists and, once the ring has wrapped, whose
   stack history has not been overwritten; the (rare) invalid ones, reset steps, are drawn again
-  until every draw is valid, so the batch is uniform over valid transitions."""
+  until every draw is valid, so the batch is uniform over valid transitions (the redraws stop after
+  64 rounds: a ring of almost only reset steps could return some). Refused (eagerly) while fewer
+  than ``min_size`` records have a next record; under jit gate on :func:`can_sample_frames`."""
   ring, n = replay.ring, replay.num_envs
+  size = _concrete_size(ring)
+  if size is not None and size - n < max(ring.min_size, 1):
+    raise ValueError(f"the frame replay holds {max(size - n, 0)} transitions with a next "
+                     f"observation, fewer than its minimum of {max(ring.min_size, 1)}; add more first.")
   full = ring.size >= ring.capacity
   oldest = jnp.where(full, ring.position, 0)
   low = jnp.where(full, (replay.stack - 1) * n, 0)

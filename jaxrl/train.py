@@ -98,6 +98,9 @@ def restore(out: str, step: int | None = None):
     step = mngr.latest_step() if step is None else step
     if step is None:
       raise FileNotFoundError(f"{out} has no checkpoint yet.")
+    if step not in mngr.all_steps():
+      raise FileNotFoundError(f"{out} has no checkpoint at step {step}; it has "
+                              f"{', '.join(map(str, sorted(mngr.all_steps())))}.")
     states = mngr.restore(step, args=ocp.args.StandardRestore(template))
   return run, config, states
 
@@ -132,24 +135,25 @@ def train(config: dqn.DQNConfig, run: RunConfig | None = None, out: str = "runs/
   may extend the run."""
   from tqdm.auto import tqdm
 
-  if resume:
-    run, config = load_run_config(out)
-    if total_steps is not None:  # keep the epsilon schedule the run started with
+  if resume:  # checked before anything in ``out`` changes
+    run, config, states = restore(out)
+    done = int(states.iteration[0]) * config.train_every
+    if total_steps is not None:
+      if total_steps < done:
+        raise ValueError(f"{out} is already at {done} environment steps; --steps must be at "
+                         f"least that to resume it (got {total_steps}).")
+      # Keep the epsilon schedule the run started with.
       config = dataclasses.replace(config, total_steps=total_steps,
                                    exploration_steps=config.epsilon_decay_steps)
+      states = states.replace(config=config)
   elif os.path.exists(os.path.join(out, "config.json")):
     raise FileExistsError(f"{out} already holds a run; pass --resume to continue it or choose "
                           "another --out.")
-  run = run or RunConfig()
+  else:
+    run = run or RunConfig()
+    states = init_states(run, config)
   os.makedirs(out, exist_ok=True)
   save_run_config(out, run, config)
-
-  states = init_states(run, config)
-  mngr = checkpoint_manager(out, run.keep_checkpoints)
-  if resume:
-    if mngr.latest_step() is None:
-      raise FileNotFoundError(f"{out} has no checkpoint to resume from.")
-    states = mngr.restore(mngr.latest_step(), args=ocp.args.StandardRestore(states))
   metrics_path = os.path.join(out, "metrics.jsonl")
   iters_done = int(states.iteration[0])
   step = iters_done * config.train_every
@@ -168,6 +172,7 @@ def train(config: dqn.DQNConfig, run: RunConfig | None = None, out: str = "runs/
              desc=f"dqn {config.env} x{run.seeds}", unit="step", unit_scale=True, dynamic_ncols=True)
   t0 = time.perf_counter() - seconds_before
   last: dict = {}
+  mngr = checkpoint_manager(out, run.keep_checkpoints)
   try:
     with open(metrics_path, "a") as log:
       while iters_done < total_iters:

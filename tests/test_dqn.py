@@ -292,3 +292,11 @@ def test_cli_train_eval_resume(tmp_path, capsys):
   assert cli.main(["eval", out, "--episodes", "3"]) == 0
   ev = json.loads(capsys.readouterr().out)
   assert ev["env_steps"] == 3000 and ev["episodes_per_seed"] == 3 and ev["seeds"] == 2
+  # Bad input leaves the run as it is.
+  config_before = open(tmp_path / "run" / "config.json").read()
+  assert cli.main(["train", "dqn", "--out", out, "--resume", "--steps", "1000", "--no-progress"]) == 2
+  assert "already at 3000" in capsys.readouterr().err
+  assert open(tmp_path / "run" / "config.json").read() == config_before
+  assert cli.main(["eval", out, "--episodes", "0"]) == 2
+  assert cli.main(["eval", out, "--step", "1500"]) == 2
+  assert "no checkpoint at step 1500" in capsys.readouterr().err

@@ -95,3 +95,17 @@ def test_frame_replay_bad_arguments():
   buf = replay.init_frames(30, np.zeros(2, np.int32), num_envs=3)
   with pytest.raises(ValueError, match="records of 3 environments"):
     replay.add_frames(buf, {"frame": jnp.zeros((2, 2), jnp.int32)})
+
+
+def test_frame_replay_refuses_to_sample_without_a_next_observation():
+  buf = replay.init_frames(20, np.zeros(2, np.int32), num_envs=2)
+  rec = {"frame": jnp.zeros((2, 2), jnp.int32), "action": jnp.zeros(2, jnp.int32),
+         "reward": jnp.zeros(2), "terminated": jnp.zeros(2, bool), "truncated": jnp.zeros(2, bool),
+         "first": jnp.ones(2, bool), "valid": jnp.ones(2, bool)}
+  buf = replay.add_frames(buf, rec)  # one step: no record has its next observation yet
+  assert not bool(replay.can_sample_frames(buf))
+  with pytest.raises(ValueError, match="fewer than its minimum"):
+    replay.sample_frames(buf, jax.random.key(0), 4)
+  buf = replay.add_frames(buf, {**rec, "first": jnp.zeros(2, bool)})
+  assert bool(replay.can_sample_frames(buf))
+  assert replay.sample_frames(buf, jax.random.key(0), 4)["obs"].shape == (4, 4, 2)
