@@ -36,3 +36,15 @@ def test_missing_envpool_names_the_extra(monkeypatch):
   monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: None if n == "envpool" else real(n, *a))
   with pytest.raises(ImportError, match=r"\.\[atari\]"):
     atari.make("Pong-v5", 1, seed=0)
+
+
+def test_human_normalized_score():
+  assert len(atari.REFERENCE_SCORES) == 57
+  assert atari.human_normalized_score("Pong-v5", -20.7) == 0.0
+  assert atari.human_normalized_score("Pong", 14.6) == pytest.approx(1.0)
+  assert atari.human_normalized_score("Breakout-v5", 30.5 + 28.8) == pytest.approx(2.0)
+  with pytest.raises(ValueError, match="no reference scores"):
+    atari.human_normalized_score("Adventure-v5", 0.0)
+  # Every reference game exists in envpool under the same name.
+  games = set(atari.atari_games())
+  assert {f"{g}-v5" for g in atari.REFERENCE_SCORES} <= games
