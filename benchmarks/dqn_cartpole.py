@@ -49,17 +49,19 @@ def curve(config, metrics, chunk_steps: int) -> dict:
           "return_mean": returns.mean(0).round(2).tolist(), "return_std": returns.std(0).round(2).tolist()}
 
 
-def plot(curve_data: dict, path: str, title: str) -> None:
+def plot_curves(curves: dict, path: str) -> None:
+  """One panel per ``{title: curve}``: training-episode return, mean and one std over seeds."""
   from jaxgan import plots
 
   plt = plots._pyplot()
-  fig, ax = plt.subplots(figsize=(5, 3.2))
-  x, m, s = (np.array(curve_data[k]) for k in ("steps", "return_mean", "return_std"))
-  ax.plot(x, m)
-  ax.fill_between(x, m - s, m + s, alpha=0.3)
-  ax.set_xlabel("environment steps")
-  ax.set_ylabel("training episode return")
-  ax.set_title(title, fontsize=9)
+  fig, axes = plt.subplots(1, len(curves), figsize=(max(5.0, 3.2 * len(curves)), 3.0), squeeze=False)
+  for ax, (title, c) in zip(axes[0], curves.items()):
+    x, m, s = (np.array(c[k]) for k in ("steps", "return_mean", "return_std"))
+    ax.plot(x, m)
+    ax.fill_between(x, m - s, m + s, alpha=0.3)
+    ax.set_title(title, fontsize=9)
+    ax.set_xlabel("environment steps")
+  axes[0][0].set_ylabel("training episode return")
   fig.tight_layout()
   fig.savefig(path, dpi=100)
   plt.close(fig)
@@ -109,8 +111,8 @@ def main():
 
   learning = curve(config, metrics, 10_000)
   os.makedirs(common.RESULTS, exist_ok=True)
-  plot(learning, os.path.join(common.RESULTS, f"{args.name}.png"),
-       f"DQN CartPole-v1 (cleanrl preset), {args.seeds} seeds: mean ± std")
+  plot_curves({f"DQN CartPole-v1 (cleanrl preset), {args.seeds} seeds: mean ± std": learning},
+              os.path.join(common.RESULTS, f"{args.name}.png"))
   speedup = {k: rows[0]["steps_per_second"] / v["steps_per_second"] for k, v in peers.items()}
   notes = (f"Greedy return: mean over {args.episodes} episodes per seed at epsilon 0 (the most a "
            f"CartPole-v1 episode returns is 500). Per-seed returns ({args.seeds} seeds): "

@@ -17,8 +17,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 import numpy as np  # noqa: E402
 
 import common  # noqa: E402
-from dqn_cartpole import curve, greedy_returns, timed_run  # noqa: E402
-from jaxgan import plots  # noqa: E402
+from dqn_cartpole import curve, greedy_returns, plot_curves, timed_run  # noqa: E402
 from jaxrl import dqn, envs  # noqa: E402
 from jaxrl import train as train_lib  # noqa: E402
 
@@ -47,19 +46,8 @@ def main():
                  "greedy_return": float(returns.mean()), "greedy_return_std": float(returns.std())})
     print(rows[-1], flush=True)
 
-  plt = plots._pyplot()
-  fig, axes = plt.subplots(1, len(curves), figsize=(3.2 * len(curves), 2.8), squeeze=False)
-  for ax, (game, c) in zip(axes[0], curves.items()):
-    x, m, s = (np.array(c[k]) for k in ("steps", "return_mean", "return_std"))
-    ax.plot(x, m)
-    ax.fill_between(x, m - s, m + s, alpha=0.3)
-    ax.set_title(game, fontsize=9)
-    ax.set_xlabel("environment steps")
-  axes[0][0].set_ylabel("training episode return")
-  fig.tight_layout()
   os.makedirs(common.RESULTS, exist_ok=True)
-  fig.savefig(os.path.join(common.RESULTS, f"{args.name}.png"), dpi=100)
-  plt.close(fig)
+  plot_curves(curves, os.path.join(common.RESULTS, f"{args.name}.png"))
   notes = (f"The `minatar` preset (Young & Tian 2019) cut to {args.steps:,} environment steps per "
            f"seed (their runs: 5M). final_training_return: mean return of the training episodes "
            f"(epsilon 0.1) in the last tenth of the run; greedy_return: {args.episodes} episodes per "

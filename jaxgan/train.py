@@ -83,7 +83,8 @@ def _config_to_json(config) -> dict:
   return dataclasses.asdict(config)
 
 
-def _config_from_json(cls, d: dict):
+def config_from_json(cls, d: dict):
+  """A config dataclass from its JSON form (lists back to tuples)."""
   return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
 
 
@@ -99,7 +100,7 @@ def load_run_config(out: str):
   with open(path) as f:
     d = json.load(f)
   run = RunConfig(**d["run"])
-  return run, _config_from_json(CONFIG_CLASSES[run.method], d["algo"])
+  return run, config_from_json(CONFIG_CLASSES[run.method], d["algo"])
 
 
 def check_data_fits(config, dataset: data_lib.Dataset) -> None:
@@ -151,7 +152,8 @@ def restore_state(out: str, step: int | None = None):
   return run, config, state
 
 
-def _finite(tree) -> bool:
+def all_finite(tree) -> bool:
+  """Whether every floating-point leaf of ``tree`` is free of NaN and inf."""
   return all(bool(jnp.all(jnp.isfinite(x))) for x in jax.tree.leaves(tree)
              if jnp.issubdtype(x.dtype, jnp.floating))
 
@@ -265,7 +267,7 @@ def train(run: RunConfig | None, config=None, out: str = "runs/default", resume:
           chunks[length] = make_chunk(run.method, length, run.devices)
         new_state, m = chunks[length](state, device_data, train_key)
         m = jax.device_get(m)
-        if not (_finite(m) and _finite(new_state)):
+        if not (all_finite(m) and all_finite(new_state)):
           bad = sorted(k for k, v in m.items() if not np.all(np.isfinite(v)))
           good = mngr.latest_step()
           raise TrainingDivergedError(

@@ -176,9 +176,7 @@ def _check(c: DQNConfig) -> None:
     fail(f"target_update_unit must be 'steps' or 'updates', got {c.target_update_unit!r}.")
   if c.network not in ("auto", *nets.NETWORKS):
     fail(f"unknown network {c.network!r}; choose auto or one of {nets.NETWORKS}.")
-  if c.env not in envs.DQN_ENVS:
-    envs.make(c.env)  # an unknown name fails here with the list of names that work
-  env = environment(c.env)
+  env = environment(c.env)  # an unknown name fails here with the list of names that work
   env.num_actions  # a non-discrete action space fails here
   if network_kind(c, env) == "minatar" and env.observation_shape[:2] != (10, 10):
     fail(f"the MinAtar Q-network takes 10x10xC observations; {c.env} gives {env.observation_shape}.")

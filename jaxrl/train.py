@@ -26,7 +26,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 from jaxgan import plots
-from jaxgan.train import TrainingDivergedError, checkpoint_manager
+from jaxgan.train import TrainingDivergedError, all_finite, checkpoint_manager, config_from_json
 from jaxrl import dqn
 
 
@@ -86,8 +86,7 @@ def load_run_config(out: str) -> tuple[RunConfig, dqn.DQNConfig]:
     raise FileNotFoundError(f"{out} is not a jaxrl run directory (no config.json).")
   with open(path) as f:
     d = json.load(f)
-  fields = {k: tuple(v) if isinstance(v, list) else v for k, v in d["dqn"].items()}
-  return RunConfig(**d["run"]), dqn.DQNConfig(**fields)
+  return RunConfig(**d["run"]), config_from_json(dqn.DQNConfig, d["dqn"])
 
 
 def restore(out: str, step: int | None = None):
@@ -103,11 +102,6 @@ def restore(out: str, step: int | None = None):
                               f"{', '.join(map(str, sorted(mngr.all_steps())))}.")
     states = mngr.restore(step, args=ocp.args.StandardRestore(template))
   return run, config, states
-
-
-def _finite(tree) -> bool:
-  return all(bool(jnp.all(jnp.isfinite(x))) for x in jax.tree.leaves(tree)
-             if jnp.issubdtype(x.dtype, jnp.floating))
 
 
 def _summary_row(step: int, seconds: float, m: dict) -> dict:
@@ -181,7 +175,7 @@ def train(config: dqn.DQNConfig, run: RunConfig | None = None, out: str = "runs/
           chunks[n] = make_chunk(n)
         new_states, m = chunks[n](states)  # the states stay on the device
         m = jax.device_get(m)
-        if not (_finite(m["loss"]) and _finite(new_states.params)):
+        if not (all_finite(m["loss"]) and all_finite(new_states.params)):
           good = mngr.latest_step()
           raise TrainingDivergedError(
               f"training diverged: non-finite loss or Q-network parameters between environment "
