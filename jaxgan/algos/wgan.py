@@ -62,7 +62,7 @@ class WGANConfig:
     """2-D mixtures: ReLU MLP critic and generator (128 x 3), batch 256, n_critic 5, RMSProp 1e-3
     with c = 0.1 and no 100-critic-iteration phases. The paper's lr 5e-5 and c = 0.01 (set for
     64x64 images) barely move these small networks: 0 of 8 ring modes after 5,000 iterations,
-    where this preset covered 6 to 8 for 13 seeds of 14 at 5,000 (the 14th: 2)."""
+    where this preset covered 7 (seed 0) and 2 (seed 1); see benchmarks/results/gan_quality.md."""
     kw = {"batch_size": 256, "hidden": (128, 128, 128), "z_dim": 16, "learning_rate": 1e-3,
           "clip": 0.1, "warmup_iterations": 0, "warmup_every": 0, **kw}
     return cls(data_shape=data_shape, arch="mlp", **kw)
