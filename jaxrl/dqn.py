@@ -16,6 +16,13 @@ computes exactly what one uninterrupted scan computes.
 Everything counts environment steps (``env_steps``: over all parallel environments), as CleanRL and
 the MinAtar code do; the target network's period may instead count gradient updates
 (``target_update_unit='updates'``: the Nature paper's table counts parameter updates).
+
+Atari (envpool ids such as ``Pong-v5``) runs the same iteration with two differences: the
+environments are an envpool pool stepped through its XLA interface (``act`` is
+:func:`act_and_store_frames` bound to ``Pool.xla_step``; :func:`make_host_run` steps it from Python
+instead), and the replay is a :class:`jaxrl.replay.FrameReplay` that stores each frame once. A pool
+is not a pytree of arrays, so ``init`` takes its reset observations (``start``) and an Atari state
+cannot be vmapped over seeds.
 """
 
 import dataclasses
@@ -28,10 +35,11 @@ import optax
 from flax import struct
 
 from jaxrl import envs, nets, replay
+from jaxrl.envs import atari
 
 LOSSES = ("squared", "huber")
 OPTIMIZERS = ("adam", "rmsprop")
-PRESETS = ("cleanrl", "minatar", "nature")
+PRESETS = ("cleanrl", "minatar", "nature", "cleanrl-atari")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,6 +76,9 @@ class DQNConfig:
   exploration_steps: int | None = None
   eval_epsilon: float = 0.0         # greedy evaluation; 0.05 is the Atari convention
   eval_episodes: int = 10
+  # Atari only (envpool options on top of jaxrl.envs.atari.MNIH2015):
+  fire_reset: bool = False          # press FIRE after a reset (CleanRL's FireResetEnv; not in the paper)
+  sticky_actions: float = 0.0       # repeat_action_probability (0: Mnih 2015; ALE v5 default 0.25)
 
   def __post_init__(self):
     _check(self)
@@ -109,12 +120,33 @@ class DQNConfig:
     return cls(env=env, **{**base, **kw})
 
   @classmethod
+  def cleanrl_atari(cls, env: str = "Breakout-v5", **kw) -> "DQNConfig":
+    """CleanRL dqn_atari_jax.py defaults: Adam 1e-4, buffer 1M, batch 32, target copied every
+    1,000 steps, an update every 4 steps, epsilon 1 -> 0.01 over the first 10% of 10M steps,
+    learning starts at 80k, gamma 0.99, squared loss, the Nature CNN; its environment presses FIRE
+    after resets (FireResetEnv) and has no sticky actions. Evaluation at epsilon 0.05."""
+    base = dict(total_steps=10_000_000, buffer_size=1_000_000, batch_size=32, loss="squared",
+                optimizer="adam", learning_rate=1e-4, train_every=4, learning_starts=80_000,
+                target_update_every=1_000, epsilon_end=0.01, exploration_fraction=0.1,
+                eval_epsilon=0.05, fire_reset=True)
+    return cls(env=env, **{**base, **kw})
+
+  @classmethod
   def preset(cls, name: str, env: str, **kw) -> "DQNConfig":
     if name not in PRESETS:
       raise ValueError(f"unknown preset {name!r}; choose one of {PRESETS}.")
-    return getattr(cls, name)(env, **kw)
+    return getattr(cls, name.replace("-", "_"))(env, **kw)
 
   # ---- derived quantities -----------------------------------------------------------------------
+
+  @property
+  def atari(self) -> bool:
+    return atari.is_game(self.env)
+
+  @property
+  def pool_options(self) -> dict:
+    """envpool options of the training environments, on top of atari.MNIH2015."""
+    return {"use_fire_reset": self.fire_reset, "repeat_action_probability": self.sticky_actions}
 
   @property
   def steps_per_env(self) -> int:
@@ -147,6 +179,8 @@ def _check(c: DQNConfig) -> None:
     fail(f"gamma must lie in [0, 1], got {c.gamma}.")
   if not 0.0 < c.tau <= 1.0:
     fail(f"tau must lie in (0, 1] (1 = hard target copy), got {c.tau}.")
+  if not 0.0 <= c.sticky_actions <= 1.0:
+    fail(f"sticky_actions must lie in [0, 1], got {c.sticky_actions}.")
   if c.learning_rate <= 0:
     fail(f"learning_rate must be > 0, got {c.learning_rate}.")
   if c.batch_size > c.buffer_size:
@@ -176,6 +210,9 @@ def _check(c: DQNConfig) -> None:
     fail(f"target_update_unit must be 'steps' or 'updates', got {c.target_update_unit!r}.")
   if c.network not in ("auto", *nets.NETWORKS):
     fail(f"unknown network {c.network!r}; choose auto or one of {nets.NETWORKS}.")
+  if c.atari and c.buffer_size % c.num_envs:
+    fail(f"the Atari replay stores {c.num_envs} environments' frames side by side: buffer_size "
+         f"({c.buffer_size}) must be a multiple of num_envs.")
   env = environment(c.env)  # an unknown name fails here with the list of names that work
   env.num_actions  # a non-discrete action space fails here
   if network_kind(c, env) == "minatar" and env.observation_shape[:2] != (10, 10):
@@ -188,13 +225,16 @@ def _check(c: DQNConfig) -> None:
 
 
 @functools.cache
-def environment(name: str) -> envs.Environment:
-  return envs.make(name)
+def environment(name: str) -> envs.Environment | atari.AtariSpec:
+  """The gymnax environment ``name``, or the description of the Atari game ``name``."""
+  return atari.spec(name) if atari.is_game(name) else envs.make(name)
 
 
-def network_kind(config: DQNConfig, env: envs.Environment) -> str:
+def network_kind(config: DQNConfig, env) -> str:
   if config.network != "auto":
     return config.network
+  if tuple(env.observation_shape) == (4, 84, 84):
+    return "nature"
   return "minatar" if len(env.observation_shape) == 3 else "mlp"
 
 
@@ -289,17 +329,27 @@ def _transition_example(env: envs.Environment) -> dict:
           "next_obs": obs, "terminated": jnp.zeros((), bool), "truncated": jnp.zeros((), bool)}
 
 
-def init(key, config: DQNConfig) -> DQNState:
+def init(key, config: DQNConfig, start: tuple | None = None) -> DQNState:
   """Fresh Q-network (and its target copy), optimiser, empty buffer and reset environments.
-  ``key``: a ``jax.random.key`` (threefry) or a legacy uint32 ``PRNGKey``."""
+  ``key``: a ``jax.random.key`` (threefry) or a legacy uint32 ``PRNGKey``. ``start``: (obs,
+  env_state) of environments reset elsewhere; required for Atari (``Pool.reset()``), where the
+  buffer is a frame replay."""
   if not jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
     key = jax.random.wrap_key_data(key)
   k_net, k_env, k_run = jax.random.split(key, 3)
   env = environment(config.env)
   net = q_network(config)
-  obs, env_state = jax.vmap(env.reset)(jax.random.split(k_env, config.num_envs))
+  if config.atari:
+    if start is None:
+      raise ValueError("an Atari DQN state starts from a reset envpool pool: pass "
+                       "start=atari.Pool(...).reset().")
+    obs, env_state = start
+    buffer = replay.init_frames(config.buffer_size, jnp.zeros(env.observation_shape[1:], jnp.uint8),
+                                config.num_envs, env.observation_shape[0], min_size=config.batch_size)
+  else:
+    obs, env_state = start or jax.vmap(env.reset)(jax.random.split(k_env, config.num_envs))
+    buffer = replay.init(config.buffer_size, _transition_example(env), min_size=config.batch_size)
   params = net.init(k_net, obs)
-  buffer = replay.init(config.buffer_size, _transition_example(env), min_size=config.batch_size)
   zero = jnp.zeros((), jnp.int32)
   return DQNState(params=params, target_params=params, opt_state=optimizer(config).init(params),
                   buffer=buffer, env_state=env_state, obs=obs, env_steps=zero, updates=zero,
@@ -309,13 +359,19 @@ def init(key, config: DQNConfig) -> DQNState:
 # ---- one iteration ------------------------------------------------------------------------------
 
 
+def policy(state: DQNState, noise: dict) -> jax.Array:
+  """The epsilon-greedy actions for ``state.obs`` (``noise``: one step of :func:`acting_noise`)."""
+  q = q_network(state.config).apply(state.params, state.obs)
+  return epsilon_greedy_with(noise, q, epsilon(state.config, state.env_steps))
+
+
 def act_and_store(state: DQNState, noise: dict) -> tuple[DQNState, dict]:
   """One step of every environment with the epsilon-greedy policy (``noise``: its
   :func:`exploration_noise` and one environment key per environment); the transitions go to the
   buffer, with the pre-reset observation as next_obs where an episode ended."""
   c = state.config
-  env, net = environment(c.env), q_network(c)
-  actions = epsilon_greedy_with(noise, net.apply(state.params, state.obs), epsilon(c, state.env_steps))
+  env = environment(c.env)
+  actions = policy(state, noise)
   obs, env_state, reward, terminated, truncated, info = jax.vmap(env.step)(
       noise["env_key"], state.env_state, actions)
   buffer = replay.add(state.buffer, {
@@ -330,12 +386,56 @@ def act_and_store(state: DQNState, noise: dict) -> tuple[DQNState, dict]:
   return state, stats
 
 
+def act_and_store_frames(env_step, state: DQNState, noise: dict) -> tuple[DQNState, dict]:
+  """:func:`act_and_store` for an envpool pool: ``env_step(pool_state, actions) -> (pool_state,
+  result)`` (``Pool.xla_step``). Each environment's record (the newest frame of the observation
+  acted on, the action and its outcome) goes to the frame replay; the step that is envpool's
+  reset is stored as invalid, so the terminal -> reset pair is never learned from. Episode
+  statistics are whole games with raw scores."""
+  actions = policy(state, noise)
+  pool_state, result = env_step(state.env_state, actions)
+  return store_frames(state.replace(env_state=pool_state), actions, result)
+
+
+def store_frames(state: DQNState, actions: jax.Array, result: dict) -> tuple[DQNState, dict]:
+  """The bookkeeping half of :func:`act_and_store_frames` (the host path calls it on its own)."""
+  ps = state.env_state
+  buffer = replay.add_frames(state.buffer, {
+      "frame": state.obs[:, -1], "action": actions, "reward": result["reward"],
+      "terminated": result["terminated"], "truncated": result["truncated"], "first": ps.first,
+      "valid": ~ps.resetting})
+  ps, game = atari.advance(ps, result)
+  over = game["game_over"]
+  stats = {"episodes": jnp.sum(over, dtype=jnp.int32),
+           "return_sum": jnp.sum(jnp.where(over, game["game_return"], 0.0)),
+           "length_sum": jnp.sum(jnp.where(over, game["game_length"], 0))}
+  state = state.replace(buffer=buffer, env_state=ps, obs=result["obs"],
+                        env_steps=state.env_steps + state.config.num_envs)
+  return state, stats
+
+
+def restart_pool(state: DQNState, start: tuple) -> DQNState:
+  """Continues an Atari state on a freshly reset pool (``start = pool.reset()``): one last,
+  invalid record keeps the frame that the last stored transition needs as its next observation;
+  the new pool's first observations start fresh episodes."""
+  ps = state.env_state
+  n = state.config.num_envs
+  buffer = replay.add_frames(state.buffer, {
+      "frame": state.obs[:, -1], "action": jnp.zeros(n, jnp.int32),
+      "reward": jnp.zeros(n, jnp.float32), "terminated": jnp.zeros(n, bool),
+      "truncated": jnp.zeros(n, bool), "first": ps.first, "valid": jnp.zeros(n, bool)})
+  obs, pool_state = start
+  return state.replace(buffer=buffer, obs=obs, env_state=pool_state)
+
+
 def acting_noise(key, config: DQNConfig, steps: int) -> dict:
-  """Everything random in ``steps`` steps of the environments, drawn at once ([steps, num_envs])."""
+  """Everything random in ``steps`` steps of the environments, drawn at once ([steps, num_envs]):
+  the exploration noise and, for gymnax, the environments' keys (envpool has its own RNG)."""
   k_policy, k_env = jax.random.split(key)
   shape = (steps, config.num_envs)
   noise = exploration_noise(k_policy, shape, environment(config.env).num_actions)
-  noise["env_key"] = jax.random.split(k_env, shape)
+  if not config.atari:
+    noise["env_key"] = jax.random.split(k_env, shape)
   return noise
 
 
@@ -354,7 +454,7 @@ def loss_fn(params, target_params, batch: dict, config: DQNConfig):
 def update(state: DQNState, key) -> tuple[DQNState, dict]:
   """One gradient step on a uniform minibatch from the buffer."""
   c = state.config
-  batch = replay.sample(state.buffer, key, c.batch_size)
+  batch = replay.sample(state.buffer, key, c.batch_size)  # a frame replay rebuilds the stacks
   (loss, q), grads = jax.value_and_grad(loss_fn, has_aux=True)(
       state.params, state.target_params, batch, c)
   updates, opt_state = optimizer(c).update(grads, state.opt_state, state.params)
@@ -368,47 +468,91 @@ def _crossed(counter, increment, period):
   return counter // period > (counter - increment) // period
 
 
-def update_target(state: DQNState, before: DQNState) -> DQNState:
+def update_target(state: DQNState, env_steps_before, updates_before) -> DQNState:
   """The target network: copied (tau = 1) or Polyak-averaged once when its period (in environment
-  steps or in updates) elapsed between ``before`` and ``state`` (once even if several periods did,
-  which only matters for tau < 1 with a period shorter than an iteration)."""
+  steps or in updates) elapsed since the counters were ``env_steps_before`` and
+  ``updates_before`` (once even if several periods did, which only matters for tau < 1 with a
+  period shorter than an iteration)."""
   c = state.config
   if c.target_update_unit == "steps":
-    due = _crossed(state.env_steps, state.env_steps - before.env_steps, c.target_update_every)
+    due = _crossed(state.env_steps, state.env_steps - env_steps_before, c.target_update_every)
   else:
-    due = _crossed(state.updates, state.updates - before.updates, c.target_update_every)
+    due = _crossed(state.updates, state.updates - updates_before, c.target_update_every)
   new_target = optax.incremental_update(state.params, state.target_params, c.tau)
   target = jax.tree.map(lambda n, o: jnp.where(due, n, o), new_target, state.target_params)
   return state.replace(target_params=target)
 
 
-def iteration(state: DQNState) -> tuple[DQNState, dict]:
-  """``train_every`` environment steps, then (after learning starts) ``gradient_steps`` updates
-  and the target network's update when it is due."""
-  c = state.config
+def iteration_keys(state: DQNState) -> tuple[jax.Array, jax.Array]:
+  """(acting key, learning key) of the state's current iteration."""
   key = jax.random.fold_in(jax.random.wrap_key_data(state.key), state.iteration)
   k_act, k_learn = jax.random.split(key)
-  before = state
+  return k_act, k_learn
 
-  state, stats = jax.lax.scan(act_and_store, state, acting_noise(k_act, c, c.steps_per_env))
-  stats = jax.tree.map(jnp.sum, stats)
 
-  def learn(s):
-    s, m = jax.lax.scan(update, s, jax.random.split(k_learn, c.gradient_steps))
-    return update_target(s, before), jax.tree.map(jnp.mean, m)
+def learn(state: DQNState, key, stats: dict, env_steps_before, updates_before
+          ) -> tuple[DQNState, dict]:
+  """The second half of an iteration: after learning starts, ``gradient_steps`` updates and the
+  target network's update when it is due; then the iteration's metrics (``stats``: the acting
+  statistics summed over its steps)."""
+  c = state.config
+
+  def learning_phase(s):
+    s, m = jax.lax.scan(update, s, jax.random.split(key, c.gradient_steps))
+    return update_target(s, env_steps_before, updates_before), jax.tree.map(jnp.mean, m)
 
   def wait(s):
     return s, {"loss": jnp.zeros(()), "q": jnp.zeros(())}
 
   learning = (state.env_steps >= c.learning_starts) & replay.can_sample(state.buffer)
-  state, m = jax.lax.cond(learning, learn, wait, state)
+  state, m = jax.lax.cond(learning, learning_phase, wait, state)
   metrics = {**stats, **m, "learning": learning, "epsilon": epsilon(c, state.env_steps)}
   return state.replace(iteration=state.iteration + 1), metrics
 
 
-def run(state: DQNState, num_iterations: int) -> tuple[DQNState, dict]:
+def iteration(state: DQNState, act=act_and_store) -> tuple[DQNState, dict]:
+  """``train_every`` environment steps with ``act`` (:func:`act_and_store`, or for Atari
+  :func:`act_and_store_frames` bound to a pool's step), then :func:`learn`."""
+  c = state.config
+  k_act, k_learn = iteration_keys(state)
+  env_steps, updates = state.env_steps, state.updates
+  state, stats = jax.lax.scan(act, state, acting_noise(k_act, c, c.steps_per_env))
+  return learn(state, k_learn, jax.tree.map(jnp.sum, stats), env_steps, updates)
+
+
+def run(state: DQNState, num_iterations: int, act=act_and_store) -> tuple[DQNState, dict]:
   """``num_iterations`` iterations in one ``lax.scan``; metrics stacked per iteration."""
-  return jax.lax.scan(lambda s, _: iteration(s), state, None, length=num_iterations)
+  return jax.lax.scan(lambda s, _: iteration(s, act), state, None, length=num_iterations)
+
+
+def make_host_run(host_step):
+  """:func:`run` for Atari with the environments stepped from Python (``host_step``:
+  ``Pool.host_step``): the host path, for comparison, debugging and TPU hosts (envpool has no
+  XLA target there). The same pure functions, jitted piecewise, with the state donated so that a
+  large replay is updated in place; it computes what the XLA path computes."""
+  noise_fn = jax.jit(acting_noise, static_argnums=(1, 2))
+  policy_fn = jax.jit(policy)
+  store_fn = jax.jit(store_frames, donate_argnums=0)
+  learn_fn = jax.jit(learn, donate_argnums=0)
+
+  def host_run(state: DQNState, num_iterations: int) -> tuple[DQNState, dict]:
+    c, metrics = state.config, []
+    for _ in range(num_iterations):
+      k_act, k_learn = iteration_keys(state)
+      noise = noise_fn(k_act, c, c.steps_per_env)
+      # Host copies of the counters: the state's own arrays are donated below.
+      env_steps, updates, stats = int(state.env_steps), int(state.updates), []
+      for i in range(c.steps_per_env):
+        actions = policy_fn(state, jax.tree.map(lambda x: x[i], noise))
+        pool_state, result = host_step(state.env_state, actions)
+        state, s = store_fn(state.replace(env_state=pool_state), actions, result)
+        stats.append(s)
+      stats = jax.tree.map(lambda *x: sum(x), *stats)
+      state, m = learn_fn(state, k_learn, stats, env_steps, updates)
+      metrics.append(m)
+    return state, jax.tree.map(lambda *x: jnp.stack(x), *metrics)
+
+  return host_run
 
 
 def make_train(config: DQNConfig):
@@ -451,6 +595,54 @@ def evaluate(params, config: DQNConfig, key, episodes: int | None = None,
   (_, _, returns, lengths, finished), _ = jax.lax.scan(
       step, init_carry, jax.random.split(k_run, env.max_episode_steps))
   return {"returns": returns, "lengths": lengths, "finished": finished}
+
+
+def evaluate_atari(params, config: DQNConfig, key, episodes: int | None = None,
+                   eval_epsilon: float | None = None, xla: bool = True) -> dict:
+  """:func:`evaluate` for Atari: ``episodes`` whole games (no episodic life) with raw scores (no
+  reward clipping) in a fresh pool seeded from ``key``, acting epsilon-greedily with
+  ``eval_epsilon`` (default config.eval_epsilon: 0.05 in the Atari presets). Creates a pool, so it
+  is not jittable itself; the games run in one jitted while loop (``xla``) or from Python."""
+  n = config.eval_episodes if episodes is None else episodes
+  eps = config.eval_epsilon if eval_epsilon is None else eval_epsilon
+  k_pool, k_act = jax.random.split(key)
+  seed = int(jax.random.randint(k_pool, (), 0, 2**31 - 1 - n))
+  pool = atari.Pool(config.env, n, seed, **{**config.pool_options, "episodic_life": False,
+                                             "reward_clip": False})
+  net, num_actions = q_network(config), environment(config.env).num_actions
+  limit = environment(config.env).max_episode_steps + 2  # every game is over by then
+
+  def act(obs, t):
+    noise = exploration_noise(jax.random.fold_in(k_act, t), (n,), num_actions)
+    return epsilon_greedy_with(noise, net.apply(params, obs), eps)
+
+  def record(carry, pool_state, result):
+    _, _, returns, lengths, finished, t = carry
+    pool_state, game = atari.advance(pool_state, result)
+    over = game["game_over"] & ~finished
+    return (result["obs"], pool_state, jnp.where(over, game["game_return"], returns),
+            jnp.where(over, game["game_length"], lengths), finished | over, t + 1)
+
+  def running(carry):
+    return ~jnp.all(carry[4]) & (carry[5] < limit)
+
+  def body(carry):
+    obs, pool_state, *_ = carry
+    pool_state, result = pool.xla_step(pool_state, act(obs, carry[5]))
+    return record(carry, pool_state, result)
+
+  obs, pool_state = pool.reset()
+  carry = (obs, pool_state, jnp.zeros(n), jnp.zeros(n, jnp.int32), jnp.zeros(n, bool), 0)
+  if xla:
+    carry = jax.jit(lambda c: jax.lax.while_loop(running, body, c))(carry)
+  else:
+    act_fn, record_fn = jax.jit(act), jax.jit(record)
+    while running(carry):
+      pool_state, result = pool.host_step(carry[1], act_fn(carry[0], carry[5]))
+      carry = record_fn(carry, pool_state, result)
+  carry = jax.block_until_ready(carry)  # the pool must outlive every computation that steps it
+  pool.close()
+  return {"returns": carry[2], "lengths": carry[3], "finished": carry[4]}
 
 
 def summarize(metrics: dict) -> dict:

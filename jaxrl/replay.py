@@ -58,7 +58,10 @@ def add(buffer: ReplayBuffer, transitions) -> ReplayBuffer:
                         size=jnp.minimum(buffer.size + n, buffer.capacity))
 
 
-def can_sample(buffer: ReplayBuffer) -> jax.Array:
+def can_sample(buffer) -> jax.Array:
+  """Whether ``buffer`` (a ReplayBuffer or a FrameReplay) holds enough to sample from."""
+  if isinstance(buffer, FrameReplay):
+    return can_sample_frames(buffer)
   return buffer.size >= buffer.min_size
 
 
@@ -82,8 +85,11 @@ def sample_indices(buffer: ReplayBuffer, key, batch_size: int) -> jax.Array:
   return (bits % jnp.maximum(buffer.size, 1).astype(jnp.uint32)).astype(jnp.int32)
 
 
-def sample(buffer: ReplayBuffer, key, batch_size: int):
-  """A uniform batch of stored transitions (a pytree with leading axis ``batch_size``)."""
+def sample(buffer, key, batch_size: int):
+  """A uniform batch of stored transitions (a pytree with leading axis ``batch_size``); from a
+  FrameReplay, :func:`sample_frames`."""
+  if isinstance(buffer, FrameReplay):
+    return sample_frames(buffer, key, batch_size)
   idx = sample_indices(buffer, key, batch_size)
   return jax.tree.map(lambda d: d[idx], buffer.data)
 

@@ -1,5 +1,6 @@
 import importlib.util
 
+import jax
 import numpy as np
 import pytest
 
@@ -10,13 +11,42 @@ def test_xla_path_equals_host_path():
   """Same seeds, same actions: envpool stepped inside one jitted scan returns exactly what the
   Python loop gets, through episode ends (episodic life) and envpool's late resets."""
   actions = np.random.default_rng(0).integers(0, 4, (300, 2))
-  host = atari.host_rollout(atari.make("Breakout-v5", 2, seed=7), actions)
-  xla = atari.xla_rollout(atari.make("Breakout-v5", 2, seed=7), actions)
-  assert host["obs"].shape == (301, 2, 4, 84, 84) and host["obs"].dtype == np.uint8
-  assert host["done"].sum() > 0  # the comparison crosses episode boundaries
-  np.testing.assert_array_equal(xla["obs"], host["obs"])
-  np.testing.assert_array_equal(xla["reward"], host["reward"])
-  np.testing.assert_array_equal(xla["done"], host["done"])
+  host = atari.rollout(atari.Pool("Breakout-v5", 2, seed=7), actions, xla=False)
+  xla = atari.rollout(atari.Pool("Breakout-v5", 2, seed=7), actions, xla=True)
+  assert host["obs"].shape == (300, 2, 4, 84, 84) and host["obs"].dtype == np.uint8
+  assert (host["terminated"] | host["truncated"]).sum() > 0  # the comparison crosses episode ends
+  for k in host:
+    np.testing.assert_array_equal(xla[k], host[k], err_msg=k)
+
+
+def test_advance_reports_whole_games_under_episodic_life():
+  """Breakout has 5 lives: with episodic life a game is 5 learning episodes. ``advance`` reports
+  one game with the raw score of all of them, and marks first observations only at game starts
+  (after a lost life envpool keeps the running stack)."""
+  pool = atari.Pool("Breakout-v5", 1, seed=3)
+  actions = np.random.default_rng(0).integers(0, 4, (700, 1))
+  res = atari.rollout(pool, actions, xla=False)
+  _, state = pool.reset()
+  games, episodes, score = [], 0, 0.0
+  for t in range(len(actions)):
+    step = jax.tree.map(lambda x: x[t], res)
+    prev_resetting = bool(state.resetting[0])
+    state, stats = atari.advance(state, step)
+    episodes += int(step["terminated"][0] | step["truncated"][0])
+    score += float(step["raw_reward"][0])
+    if bool(stats["game_over"][0]):
+      games.append((float(stats["game_return"][0]), episodes))
+      assert games[-1][0] == score  # the raw score of the whole game
+      assert bool(state.first[0])
+      np.testing.assert_array_equal(step["obs"][0], np.broadcast_to(step["obs"][0, 0], (4, 84, 84)))
+      score = 0.0
+    elif prev_resetting:  # a life-loss reset: the stack goes on, not a first observation
+      assert not bool(state.first[0])
+      np.testing.assert_array_equal(step["obs"][0, :3], res["obs"][t - 1, 0, 1:])
+  assert len(games) >= 2
+  for i, (_, eps) in enumerate(games):
+    assert eps - (games[i - 1][1] if i else 0) == 5  # five lives, five learning episodes
+  assert any(g[0] > 0 for g in games)
 
 
 def test_mnih2015_options_are_set_explicitly():

@@ -70,13 +70,12 @@ def test_target_network_is_copied_on_schedule_only():
   state = dqn.init(jax.random.key(0), SMALL)
   moved = state.replace(params=jax.tree.map(lambda p: p + 1.0, state.params))
   # period 200 environment steps, 10 per iteration: due when env_steps crosses a multiple of 200.
-  before, after = moved.replace(env_steps=jnp.int32(180)), moved.replace(env_steps=jnp.int32(190))
-  chex.assert_trees_all_equal(dqn.update_target(after, before).target_params, state.target_params)
-  before, after = moved.replace(env_steps=jnp.int32(190)), moved.replace(env_steps=jnp.int32(200))
-  chex.assert_trees_all_equal(dqn.update_target(after, before).target_params, moved.params)
+  after = moved.replace(env_steps=jnp.int32(190))
+  chex.assert_trees_all_equal(dqn.update_target(after, 180, 0).target_params, state.target_params)
+  after = moved.replace(env_steps=jnp.int32(200))
+  chex.assert_trees_all_equal(dqn.update_target(after, 190, 0).target_params, moved.params)
   polyak = moved.replace(config=dataclasses.replace(SMALL, tau=0.25))
-  mixed = dqn.update_target(polyak.replace(env_steps=jnp.int32(200)),
-                            polyak.replace(env_steps=jnp.int32(190))).target_params
+  mixed = dqn.update_target(polyak.replace(env_steps=jnp.int32(200)), 190, 0).target_params
   chex.assert_trees_all_close(mixed, jax.tree.map(lambda t: t + 0.25, state.target_params),
                               rtol=1e-6)
 

@@ -1,17 +1,30 @@
-"""Atari through envpool (issue 4, in progress): vectorised environments with the Mnih et al. 2015
-preprocessing, stepped from Python (the host path) or from inside ``jit`` through envpool's XLA
-interface (the XLA path).
+"""Atari through envpool: vectorised environments with the Mnih et al. 2015 preprocessing, stepped
+from inside ``jit`` through envpool's XLA interface (:meth:`Pool.xla_step`) or from Python
+(:meth:`Pool.host_step`, for comparison, debugging and TPU hosts, where envpool has no XLA target).
+
+    pool = atari.Pool("Pong-v5", num_envs=8, seed=0)
+    obs, state = pool.reset()                             # [8, 4, 84, 84] uint8, a PoolState
+    state, result = pool.xla_step(state, actions)         # inside jit / lax.scan
+    state, stats = atari.advance(state, result)           # first / reset flags, whole-game scores
 
 envpool's own Atari defaults are not the paper's (no episodic life, no reward clipping, 27,000
 steps per episode): :data:`MNIH2015` sets every option explicitly. envpool resets by itself one
-step late: the step after a terminal observation performs the reset, ignores the action and
-returns reward 0 and done False; a replay must never store that pair (see
-:func:`jaxrl.replay.sample_frames`).
+step late: the step after an episode's last step performs the reset, ignores the action and
+returns reward 0 and done False; a replay must never store that pair (the frame replay marks it
+invalid). Measured on envpool 1.2.5: a game reset returns a stack that repeats its first frame and
+``elapsed_step`` 0; the reset after a lost life (episodic life) keeps the game going, pushes one
+frame onto the running stack and keeps ``elapsed_step``; ``info["reward"]`` is the unclipped score.
 """
 
+import dataclasses
+import functools
 import importlib.util
+from typing import Any
 
+import jax
+import jax.numpy as jnp
 import numpy as np
+from flax import struct
 
 # envpool options realising Mnih et al. 2015 (Nature), each set explicitly.
 MNIH2015 = {
@@ -52,37 +65,118 @@ def make(game: str, num_envs: int, seed: int, **options):
                       **{**MNIH2015, **options})
 
 
-def host_rollout(env, actions: np.ndarray) -> dict:
-  """Resets ``env`` and steps it from Python with ``actions`` [T, num_envs]; the observations
-  (including the reset one) and rewards, [T + 1, ...] and [T, num_envs]."""
-  obs, _ = env.reset()
-  all_obs, rewards, done = [obs], [], []
-  for a in actions:
-    obs, reward, terminated, truncated, _ = env.step(np.asarray(a, np.int32))
-    all_obs.append(obs)
-    rewards.append(reward)
-    done.append(terminated | truncated)
-  return {"obs": np.stack(all_obs), "reward": np.stack(rewards), "done": np.stack(done)}
+def is_game(name: str) -> bool:
+  """Whether ``name`` is an envpool Atari id (``Pong-v5``); gymnax has no ``-v5`` ids."""
+  return name.endswith("-v5")
 
 
-def xla_rollout(env, actions) -> dict:
-  """The same as :func:`host_rollout` with every step inside one jitted ``lax.scan`` through
-  envpool's XLA interface (``env.xla()``)."""
-  import jax
-  import jax.numpy as jnp
+@dataclasses.dataclass(frozen=True)
+class AtariSpec:
+  """What an agent needs to know about a game under :data:`MNIH2015` (the attributes of
+  :class:`jaxrl.envs.Environment` without its functional reset / step)."""
+  name: str
+  num_actions: int
+  observation_shape: tuple[int, ...]
+  observation_dtype: Any = np.uint8
+  storage_dtype: Any = np.uint8
+  max_episode_steps: int = MNIH2015["max_episode_steps"]
 
-  obs, _ = env.reset()
-  handle, _, _, step = env.xla()
-  env_id = jnp.arange(env.spec.config.num_envs, dtype=jnp.int32)
 
-  def body(handle, a):
-    handle, (obs, reward, terminated, truncated, _) = step(handle, a, env_id)
-    return handle, (obs, reward, terminated | truncated)
+@functools.cache
+def spec(game: str) -> AtariSpec:
+  env = make(game, 1, seed=0)
+  return AtariSpec(game, int(env.action_space.n), tuple(env.observation_space.shape))
 
-  _, (all_obs, rewards, done) = jax.jit(lambda h, a: jax.lax.scan(body, h, a))(
-      handle, jnp.asarray(actions, jnp.int32))
-  return {"obs": np.concatenate([obs[None], np.asarray(all_obs)]), "reward": np.asarray(rewards),
-          "done": np.asarray(done)}
+
+@struct.dataclass
+class PoolState:
+  """What a scan carries for a pool of N environments."""
+  handle: jax.Array       # envpool's XLA handle (names the C++ pool: meaningless in another process)
+  first: jax.Array        # [N] the current observation starts a game (its stack repeats one frame)
+  resetting: jax.Array    # [N] the last step ended an episode, so envpool's next step is the reset
+  game_return: jax.Array  # [N] raw (unclipped) score of the current game so far
+  game_length: jax.Array  # [N] agent steps of the current game so far (reset steps not counted)
+
+
+def blank_state(num_envs: int) -> PoolState:
+  """A PoolState of the right shapes with no pool behind it (a checkpoint-restore template)."""
+  return PoolState(jnp.zeros(np.dtype(np.uintp).itemsize, jnp.uint8), jnp.ones(num_envs, bool),
+                   jnp.zeros(num_envs, bool), jnp.zeros(num_envs, jnp.float32),
+                   jnp.zeros(num_envs, jnp.int32))
+
+
+class Pool:
+  """``num_envs`` envpool Atari environments (one C++ pool) with both ways of stepping them.
+
+  Both step methods return ``(state, result)``; ``result`` holds ``obs`` [N, 4, 84, 84] uint8,
+  ``reward`` (clipped when the pool clips), ``terminated``, ``truncated``, ``raw_reward`` (the game
+  score) and ``elapsed_step`` (0 exactly when ``obs`` starts a game). A pool is deterministic: the
+  same seed and actions give the same observations, stepped either way (tested)."""
+
+  def __init__(self, game: str, num_envs: int, seed: int, **options):
+    self.env = make(game, num_envs, seed, **options)
+    self.num_envs = num_envs
+    self._handle, _, _, self._step = self.env.xla()
+    self._env_id = np.arange(num_envs, dtype=np.int32)
+
+  def reset(self) -> tuple[jax.Array, PoolState]:
+    obs, _ = self.env.reset()
+    n = self.num_envs
+    state = PoolState(jnp.asarray(self._handle), jnp.ones(n, bool), jnp.zeros(n, bool),
+                      jnp.zeros(n, jnp.float32), jnp.zeros(n, jnp.int32))
+    return jnp.asarray(obs), state
+
+  def xla_step(self, state: PoolState, actions: jax.Array) -> tuple[PoolState, dict]:
+    """One step of every environment from inside jit (an XLA custom call into envpool)."""
+    handle, (obs, reward, terminated, truncated, info) = self._step(
+        state.handle, actions.astype(jnp.int32), jnp.asarray(self._env_id))
+    return state.replace(handle=handle), _result(obs, reward, terminated, truncated, info)
+
+  def host_step(self, state: PoolState, actions) -> tuple[PoolState, dict]:
+    """One step of every environment from Python (the host path)."""
+    obs, reward, terminated, truncated, info = self.env.step(np.asarray(actions, np.int32))
+    return state, jax.tree.map(jnp.asarray, _result(obs, reward, terminated, truncated, info))
+
+  def close(self) -> None:
+    self.env.close()
+
+
+def _result(obs, reward, terminated, truncated, info) -> dict:
+  return {"obs": obs, "reward": reward, "terminated": terminated, "truncated": truncated,
+          "raw_reward": info["reward"], "elapsed_step": info["elapsed_step"]}
+
+
+def advance(state: PoolState, result: dict) -> tuple[PoolState, dict]:
+  """The flags and whole-game statistics after a step with ``result``. A game ends where a reset
+  step (one after an episode end) returns ``elapsed_step`` 0; a reset after a lost life does not,
+  so with episodic life the score is still the whole game's. ``stats``: ``game_over`` [N] and, where
+  it is set, ``game_return`` (raw score) and ``game_length`` of the game that ended."""
+  new_game = result["elapsed_step"] == 0
+  game_over = state.resetting & new_game
+  game_return = state.game_return + result["raw_reward"]
+  game_length = state.game_length + (~state.resetting).astype(jnp.int32)
+  stats = {"game_over": game_over, "game_return": game_return, "game_length": state.game_length}
+  state = state.replace(first=new_game, resetting=result["terminated"] | result["truncated"],
+                        game_return=jnp.where(new_game, 0.0, game_return),
+                        game_length=jnp.where(new_game, 0, game_length))
+  return state, stats
+
+
+def rollout(pool: Pool, actions, xla: bool = True) -> dict:
+  """Resets ``pool`` and steps it with ``actions`` [T, num_envs]: from one jitted ``lax.scan``
+  (``xla``) or from a Python loop. Returns the reset observation and each step's result, stacked
+  ([T, num_envs, ...])."""
+  obs, state = pool.reset()
+  actions = jnp.asarray(actions, jnp.int32)
+  if xla:
+    _, results = jax.jit(lambda s, a: jax.lax.scan(pool.xla_step, s, a))(state, actions)
+  else:
+    steps = []
+    for a in actions:
+      state, result = pool.host_step(state, a)
+      steps.append(result)
+    results = jax.tree.map(lambda *x: jnp.stack(x), *steps)
+  return {"reset_obs": obs, **results}
 
 
 # Reference scores for the human-normalised score, (random, human) per game: average undiscounted
