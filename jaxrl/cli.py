@@ -2,6 +2,7 @@
 
   jaxrl train dqn --env CartPole-v1 --preset cleanrl --steps 500000 --seeds 8 --out runs/dqn-cartpole
   jaxrl train dqn --env Breakout-MinAtar --preset minatar --steps 1000000 --out runs/dqn-breakout
+  jaxrl train dqn --env Pong-v5 --preset nature --steps 10000000 --out runs/dqn-pong     # envpool Atari
   jaxrl train dqn --out runs/dqn-cartpole --resume --steps 1000000
   jaxrl eval runs/dqn-cartpole --episodes 100
   jaxrl bandit --env BernoulliBandit-misc --epsilons 0 0.01 0.1 --steps 1000 --runs 2000 --out runs/bandit
@@ -24,7 +25,7 @@ _OVERRIDES = {
     "epsilon_end": "epsilon_end", "exploration_fraction": "exploration_fraction",
     "exploration_steps": "exploration_steps", "eval_epsilon": "eval_epsilon",
     "eval_episodes": "eval_episodes", "network": "network", "hidden": "hidden",
-    "max_grad_norm": "max_grad_norm",
+    "max_grad_norm": "max_grad_norm", "sticky_actions": "sticky_actions",
 }
 
 
@@ -35,20 +36,25 @@ def _overrides(args) -> dict:
     out["hidden"] = tuple(out["hidden"])
   if args.double:
     out["double"] = True
+  if args.fire_reset:
+    out["fire_reset"] = True
   return out
 
 
 def _add_train(sub) -> None:
   p = sub.add_parser("train", help="train DQN agents (or continue a run with --resume)",
-                     description="Train DQN (Mnih et al. 2013/2015) on a gymnax environment, one agent "
-                     "per seed, vmapped. Writes config.json, metrics.jsonl (one line per chunk), orbax "
-                     "checkpoints, curves.png and eval.json to --out.")
+                     description="Train DQN (Mnih et al. 2013/2015) on a gymnax environment (one agent "
+                     "per seed, vmapped) or an envpool Atari game (one seed per run, the environments "
+                     "stepped inside jit). Writes config.json, metrics.jsonl (one line per chunk), "
+                     "orbax checkpoints, curves.png and eval.json to --out.")
   p.add_argument("algo", choices=("dqn",))
   p.add_argument("--env", default="CartPole-v1",
-                 help=f"gymnax environment: {', '.join(envs.DQN_ENVS)}")
+                 help=f"gymnax environment ({', '.join(envs.DQN_ENVS)}) or envpool Atari game "
+                      "(Pong-v5, Breakout-v5, BeamRider-v5, ...; needs the atari extra)")
   p.add_argument("--preset", default=None, choices=dqn.PRESETS,
                  help="hyperparameters: cleanrl (CleanRL dqn_jax; default for classic control), "
-                      "minatar (Young & Tian 2019; default for MinAtar), nature (Mnih et al. 2015)")
+                      "minatar (Young & Tian 2019; default for MinAtar), nature (Mnih et al. 2015; "
+                      "default for Atari), cleanrl-atari (CleanRL dqn_atari_jax)")
   p.add_argument("--steps", type=int, default=None,
                  help="environment steps per seed (default: the preset's: 500k, 5M, 10M)")
   p.add_argument("--seeds", type=int, default=1, help="independent agents, trained together (vmap)")
@@ -81,15 +87,21 @@ def _add_train(sub) -> None:
                  "(overrides --exploration-fraction)")
   g.add_argument("--eval-epsilon", type=float, help="epsilon of the evaluation policy (0: greedy)")
   g.add_argument("--eval-episodes", type=int)
-  g.add_argument("--network", choices=("auto", "mlp", "minatar"))
+  g.add_argument("--network", choices=("auto", "mlp", "minatar", "nature"))
   g.add_argument("--hidden", type=int, nargs="+", help="MLP hidden widths")
   g.add_argument("--max-grad-norm", type=float)
+  g.add_argument("--fire-reset", action="store_true", help="Atari: press FIRE after resets")
+  g.add_argument("--sticky-actions", type=float,
+                 help="Atari: repeat-action probability (0 in the presets, 0.25 in ALE v5)")
   g = p.add_argument_group("loop")
   g.add_argument("--chunk-steps", type=int, default=10_000,
                  help="environment steps per jitted chunk (log and progress interval)")
   g.add_argument("--eval-every", type=int, default=50_000,
                  help="environment steps between greedy evaluations (0: only at the end)")
   g.add_argument("--checkpoint-every", type=int, default=50_000)
+  g.add_argument("--env-stepping", choices=("auto", "xla", "host"), default="auto",
+                 help="Atari: step envpool inside jit (xla) or from Python (host); auto: xla, host "
+                      "on TPU")
   g.add_argument("--no-progress", action="store_true")
 
 
@@ -105,13 +117,17 @@ def _train(args) -> int:
     _, metrics = train_lib.train(None, out=out, resume=True, progress=not args.no_progress,
                                  total_steps=args.steps)
   else:
-    preset = args.preset or ("minatar" if args.env in envs.MINATAR else "cleanrl")
+    from jaxrl.envs import atari
+
+    preset = args.preset or ("minatar" if args.env in envs.MINATAR else
+                             "nature" if atari.is_game(args.env) else "cleanrl")
     if args.steps is not None:
       overrides["total_steps"] = args.steps
     config = dqn.DQNConfig.preset(preset, args.env, **overrides)
     run = train_lib.RunConfig(preset=preset, seeds=args.seeds, seed=args.seed,
                               chunk_steps=args.chunk_steps, eval_every=args.eval_every,
-                              checkpoint_every=args.checkpoint_every)
+                              checkpoint_every=args.checkpoint_every,
+                              env_stepping=args.env_stepping)
     _, metrics = train_lib.train(config, run, out=out, progress=not args.no_progress)
   print(json.dumps({"out": out, **metrics}))
   return 0
@@ -128,13 +144,14 @@ def _eval(args) -> int:
   if args.episodes is not None and args.episodes < 1:
     raise ValueError(f"--episodes must be >= 1, got {args.episodes}.")
   run, config, states = train_lib.restore(args.dir, args.step)
-  evaluate = train_lib.make_evaluate(config, args.episodes, args.epsilon)
+  xla = not config.atari or train_lib.env_stepping(run) == "xla"
+  evaluate = train_lib.make_evaluate(config, args.episodes, args.epsilon, xla)
   keys = jax.vmap(jax.random.fold_in, (0, None))(train_lib.seed_keys(args.seed, run.seeds)[1],
                                                  args.seed)
   returns = np.asarray(evaluate(states.params, keys))
   eps = config.eval_epsilon if args.epsilon is None else args.epsilon
-  print(json.dumps({"env": config.env, "env_steps": int(states.env_steps[0]), "seeds": run.seeds,
-                    "epsilon": eps, **train_lib.evaluation_summary(returns)}))
+  print(json.dumps({"env": config.env, "env_steps": train_lib.first_seed(states.env_steps), "seeds": run.seeds,
+                    "epsilon": eps, **train_lib.evaluation_summary(returns, config.env)}))
   return 0
 
 

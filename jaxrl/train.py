@@ -6,6 +6,13 @@ intervals, orbax checkpoints (the whole state: networks, optimiser, replay buffe
 Iteration t of a seed uses ``fold_in(key, t)``, so a resumed run equals an uninterrupted one
 bitwise (tested).
 
+Atari (envpool) runs one seed (a pool cannot be vmapped; run seeds as separate processes) with the
+environments stepped inside the jitted chunk through envpool's XLA interface (on a TPU, where
+envpool has no XLA target, from Python: the host path, said on stderr). A C++ pool's state cannot
+be saved, so the pool is created afresh, seeded from the run seed and the step, at the start and
+after every checkpoint (the episodes in progress there end; one per environment per checkpoint):
+a resumed Atari run also equals the uninterrupted one bitwise (tested).
+
 Run directory:
   config.json     run settings and the DQN config (rebuilds everything)
   checkpoints/    orbax checkpoints of the vmapped state (only finite states are saved)
@@ -15,9 +22,12 @@ Run directory:
 """
 
 import dataclasses
+import functools
 import json
 import os
+import sys
 import time
+import warnings
 from typing import Any
 
 import jax
@@ -28,6 +38,7 @@ import orbax.checkpoint as ocp
 from jaxgan import plots
 from jaxgan.train import TrainingDivergedError, all_finite, checkpoint_manager, config_from_json
 from jaxrl import dqn
+from jaxrl.envs import atari
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,10 +50,13 @@ class RunConfig:
   eval_every: int = 50_000        # environment steps between greedy evaluations (0: at the end)
   checkpoint_every: int = 50_000  # environment steps
   keep_checkpoints: int = 2
+  env_stepping: str = "auto"      # Atari: xla | host | auto (xla, host on TPU)
 
   def __post_init__(self):
     if self.preset not in dqn.PRESETS:
       raise ValueError(f"unknown preset {self.preset!r}; choose one of {dqn.PRESETS}.")
+    if self.env_stepping not in ("auto", "xla", "host"):
+      raise ValueError(f"env_stepping must be auto, xla or host, got {self.env_stepping!r}.")
     for name in ("seeds", "chunk_steps", "checkpoint_every", "keep_checkpoints"):
       if getattr(self, name) < 1:
         raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}.")
@@ -62,17 +76,148 @@ def init_states(run: RunConfig, config: dqn.DQNConfig):
   return jax.jit(jax.vmap(lambda k: dqn.init(k, config)))(seed_keys(run.seed, run.seeds)[0])
 
 
+def abstract_states(run: RunConfig, config: dqn.DQNConfig):
+  """Shapes and dtypes of the run's states, allocating nothing (a checkpoint-restore template)."""
+  keys = seed_keys(run.seed, run.seeds)[0]
+  if config.atari:  # one seed, no seed axis
+    spec = dqn.environment(config.env)
+    start = (jnp.zeros((config.num_envs, *spec.observation_shape), jnp.uint8),
+             atari.blank_state(config.num_envs))
+    return jax.eval_shape(lambda k: dqn.init(k, config, start), keys[0])
+  return jax.eval_shape(jax.vmap(lambda k: dqn.init(k, config)), keys)
+
+
 def make_chunk(iterations: int):
-  """states -> (states, per-seed summary of ``iterations`` iterations)."""
+  """states -> (states, per-seed summary of ``iterations`` iterations); the states are donated
+  (updated in place)."""
   def chunk(states):
     states, m = jax.vmap(lambda s: dqn.run(s, iterations))(states)
     return states, dqn.summarize(m)
-  return jax.jit(chunk)
+  return jax.jit(chunk, donate_argnums=0)
 
 
-def make_evaluate(config: dqn.DQNConfig, episodes: int | None = None, epsilon: float | None = None):
-  """(params [seeds], keys [seeds]) -> returns [seeds, episodes]."""
+def _seed_axis(tree):
+  return jax.tree.map(lambda x: x[None], tree)
+
+
+def first_seed(x) -> int:
+  """A counter of the states (vmapped over seeds, or Atari's single unbatched state)."""
+  return int(np.ravel(np.asarray(x))[0])
+
+
+def env_stepping(run: RunConfig) -> str:
+  """How Atari environments are stepped: ``xla`` unless asked otherwise or on a TPU."""
+  if run.env_stepping != "auto":
+    return run.env_stepping
+  if jax.default_backend() == "tpu":
+    print("jaxrl: envpool has no XLA target for TPU; stepping the Atari environments from Python "
+          "(the host path).", file=sys.stderr)
+    return "host"
+  return "xla"
+
+
+def make_atari_chunk(iterations: int, pool: atari.Pool, xla: bool):
+  """:func:`make_chunk` for one Atari seed on ``pool``: the state has no seed axis; the summary
+  has one (of 1), as the log expects."""
+  if xla:
+    act = functools.partial(dqn.act_and_store_frames, pool.xla_step)
+
+    def chunk(state):
+      state, m = dqn.run(state, iterations, act)
+      return state, dqn.summarize(_seed_axis(m))
+    return jax.jit(chunk, donate_argnums=0)
+
+  host_run = dqn.make_host_run(pool.host_step)
+
+  def host_chunk(state):
+    state, m = host_run(state, iterations)
+    return state, dqn.summarize(_seed_axis(m))
+  return host_chunk
+
+
+def make_evaluate(config: dqn.DQNConfig, episodes: int | None = None, epsilon: float | None = None,
+                  xla: bool = True):
+  """(params [seeds], keys [seeds]) -> returns [seeds, episodes]. Atari: (params of the one seed,
+  keys [1]) -> returns [1, episodes]."""
+  if config.atari:
+    def evaluate(params, keys):
+      return np.asarray(dqn.evaluate_atari(params, config, keys[0], episodes, epsilon,
+                                           xla)["returns"])[None]
+    return evaluate
   return jax.jit(jax.vmap(lambda p, k: dqn.evaluate(p, config, k, episodes, epsilon)["returns"]))
+
+
+def pool_seed(seed: int, step: int, stream: int = 0) -> int:
+  """envpool's seed for the pool that starts at ``step`` (its environments take seed + i)."""
+  return int(np.random.SeedSequence([seed, step, stream]).generate_state(1)[0] % 2**30)
+
+
+class SeedsLoop:
+  """The gymnax loop: every seed's whole state (environments included) in one vmapped pytree."""
+
+  def __init__(self, run: RunConfig, config: dqn.DQNConfig):
+    self.run, self.config = run, config
+    self.evaluate = make_evaluate(config)
+    self._chunks: dict[int, Any] = {}
+
+  def init(self):
+    return init_states(self.run, self.config)
+
+  def chunk(self, iterations: int):
+    if iterations not in self._chunks:
+      self._chunks[iterations] = make_chunk(iterations)
+    return self._chunks[iterations]
+
+  def restart(self, states, step: int):
+    """After a checkpoint (or restore) at ``step``: nothing to do, the environments were saved."""
+    return states
+
+  def close(self) -> None:
+    pass
+
+
+class AtariLoop(SeedsLoop):
+  """One seed on an envpool pool, recreated at the start and after every checkpoint."""
+
+  def __init__(self, run: RunConfig, config: dqn.DQNConfig):
+    if run.seeds != 1:
+      raise ValueError(f"an Atari run trains one seed (envpool pools cannot be vmapped), got "
+                       f"--seeds {run.seeds}; start one run per seed with --seed.")
+    self.run, self.config, self.pool = run, config, None
+    self.xla = env_stepping(run) == "xla"
+    self.evaluate = make_evaluate(config, xla=self.xla)
+    self._chunks = {}
+
+  def _new_pool(self, step: int):
+    self.close()
+    self.pool = atari.Pool(self.config.env, self.config.num_envs, pool_seed(self.run.seed, step),
+                           **self.config.pool_options)
+    self._chunks = {}  # a chunk is compiled against one pool
+    return self.pool.reset()
+
+  def init(self):
+    start = self._new_pool(0)
+    key = seed_keys(self.run.seed, 1)[0][0]
+    return jax.jit(lambda k, s: dqn.init(k, self.config, s))(key, start)
+
+  def chunk(self, iterations: int):
+    if iterations not in self._chunks:
+      self._chunks[iterations] = make_atari_chunk(iterations, self.pool, self.xla)
+    return self._chunks[iterations]
+
+  def restart(self, state, step: int):
+    start = self._new_pool(step)
+    return jax.jit(dqn.restart_pool, donate_argnums=0)(state, start)
+
+  def close(self) -> None:
+    if self.pool is not None:
+      jax.effects_barrier()  # nothing may still be stepping the pool
+      self.pool.close()
+      self.pool = None
+
+
+def make_loop(run: RunConfig, config: dqn.DQNConfig) -> SeedsLoop:
+  return AtariLoop(run, config) if config.atari else SeedsLoop(run, config)
 
 
 def save_run_config(out: str, run: RunConfig, config: dqn.DQNConfig) -> None:
@@ -92,7 +237,7 @@ def load_run_config(out: str) -> tuple[RunConfig, dqn.DQNConfig]:
 def restore(out: str, step: int | None = None):
   """(run, config, states) from the run's latest (or ``step``'s) checkpoint."""
   run, config = load_run_config(out)
-  template = init_states(run, config)
+  template = abstract_states(run, config)
   with checkpoint_manager(out, run.keep_checkpoints) as mngr:
     step = mngr.latest_step() if step is None else step
     if step is None:
@@ -115,10 +260,15 @@ def _summary_row(step: int, seconds: float, m: dict) -> dict:
   return row
 
 
-def evaluation_summary(returns: np.ndarray) -> dict:
+def evaluation_summary(returns: np.ndarray, env: str = "") -> dict:
+  """Mean and spread over seeds of the evaluation returns [seeds, episodes]; for an Atari game with
+  reference scores also the human-normalised score of the mean."""
   per_seed = returns.mean(-1)
-  return {"return_mean": float(per_seed.mean()), "return_std_over_seeds": float(per_seed.std()),
-          "return_per_seed": per_seed.round(3).tolist(), "episodes_per_seed": int(returns.shape[-1])}
+  out = {"return_mean": float(per_seed.mean()), "return_std_over_seeds": float(per_seed.std()),
+         "return_per_seed": per_seed.round(3).tolist(), "episodes_per_seed": int(returns.shape[-1])}
+  if atari.is_game(env) and env.split("-")[0] in atari.REFERENCE_SCORES:
+    out["human_normalized_score"] = atari.human_normalized_score(env, out["return_mean"])
+  return out
 
 
 def train(config: dqn.DQNConfig, run: RunConfig | None = None, out: str = "runs/dqn",
@@ -131,7 +281,8 @@ def train(config: dqn.DQNConfig, run: RunConfig | None = None, out: str = "runs/
 
   if resume:  # checked before anything in ``out`` changes
     run, config, states = restore(out)
-    done = int(states.iteration[0]) * config.train_every
+    loop = make_loop(run, config)
+    done = first_seed(states.iteration) * config.train_every
     if total_steps is not None:
       if total_steps < done:
         raise ValueError(f"{out} is already at {done} environment steps; --steps must be at "
@@ -145,22 +296,22 @@ def train(config: dqn.DQNConfig, run: RunConfig | None = None, out: str = "runs/
                           "another --out.")
   else:
     run = run or RunConfig()
-    states = init_states(run, config)
+    loop = make_loop(run, config)
+    states = loop.init()
   os.makedirs(out, exist_ok=True)
   save_run_config(out, run, config)
   metrics_path = os.path.join(out, "metrics.jsonl")
-  iters_done = int(states.iteration[0])
+  iters_done = first_seed(states.iteration)
   step = iters_done * config.train_every
   seconds_before = 0.0
   if resume:
     plots.truncate_jsonl(metrics_path, step)
     rows = plots.read_jsonl(metrics_path)
     seconds_before = rows[-1]["seconds"] if rows else 0.0
+    states = loop.restart(states, step)
 
   total_iters = config.num_iterations
   chunk_iters = max(run.chunk_steps // config.train_every, 1)
-  chunks: dict[int, Any] = {}
-  evaluate = make_evaluate(config)
   eval_keys = seed_keys(run.seed, run.seeds)[1]
   bar = tqdm(total=total_iters * config.train_every, initial=step, disable=not progress,
              desc=f"dqn {config.env} x{run.seeds}", unit="step", unit_scale=True, dynamic_ncols=True)
@@ -171,9 +322,7 @@ def train(config: dqn.DQNConfig, run: RunConfig | None = None, out: str = "runs/
     with open(metrics_path, "a") as log:
       while iters_done < total_iters:
         n = min(chunk_iters - iters_done % chunk_iters, total_iters - iters_done)
-        if n not in chunks:
-          chunks[n] = make_chunk(n)
-        new_states, m = chunks[n](states)  # the states stay on the device
+        new_states, m = loop.chunk(n)(states)  # the states stay on the device (donated)
         m = jax.device_get(m)
         if not (all_finite(m["loss"]) and all_finite(new_states.params)):
           good = mngr.latest_step()
@@ -188,11 +337,11 @@ def train(config: dqn.DQNConfig, run: RunConfig | None = None, out: str = "runs/
         row = _summary_row(step, time.perf_counter() - t0, m)
         done = iters_done == total_iters
         if done or (run.eval_every and step // run.eval_every > prev // run.eval_every):
-          returns = np.asarray(evaluate(states.params, jax.vmap(jax.random.fold_in, (0, None))(
+          returns = np.asarray(loop.evaluate(states.params, jax.vmap(jax.random.fold_in, (0, None))(
               eval_keys, step)))
           row["eval_return"] = returns.mean(-1).tolist()
           row["eval_return_mean"] = float(returns.mean())
-          last["eval"] = evaluation_summary(returns)
+          last["eval"] = evaluation_summary(returns, config.env)
         log.write(json.dumps(row) + "\n")
         log.flush()
         bar.update(step - prev)
@@ -201,9 +350,12 @@ def train(config: dqn.DQNConfig, run: RunConfig | None = None, out: str = "runs/
         if step // run.checkpoint_every > prev // run.checkpoint_every or done:
           mngr.save(step, args=ocp.args.StandardSave(states))
           mngr.wait_until_finished()
+          if not done:
+            states = loop.restart(states, step)
   finally:
     bar.close()
     mngr.close()
+    loop.close()
   rows = plots.read_jsonl(metrics_path)
   learning_curves(rows, os.path.join(out, "curves.png"), f"DQN {config.env} ({run.preset})")
   last.update({"env_steps": step, "seconds": time.perf_counter() - t0})
@@ -220,7 +372,8 @@ def _mean_spread(rows: list[dict], key: str) -> tuple[np.ndarray, np.ndarray, np
   if key == "episode_return":  # a seed with no finished episode in a chunk has no return there
     counts = np.array([rows[i]["episodes"] for i in idx])
     values = np.where(counts > 0, values, np.nan)
-  with np.errstate(all="ignore"):
+  with warnings.catch_warnings():  # a chunk where no seed finished an episode has no mean: NaN
+    warnings.simplefilter("ignore", RuntimeWarning)
     return np.array(idx), np.nanmean(values, 1), np.nanstd(values, 1)
 
 

@@ -19,8 +19,9 @@ def make(name: str, **params) -> Environment:
   from jaxrl.envs import gymnax_env
 
   if name not in gymnax.registered_envs:
-    raise ValueError(f"unknown environment {name!r}. DQN environments: {', '.join(DQN_ENVS)}; "
-                     f"bandits: {', '.join(BANDITS)}; all gymnax ids: "
+    raise ValueError(f"unknown environment {name!r}. DQN environments: {', '.join(DQN_ENVS)} and "
+                     "the envpool Atari games (Pong-v5, Breakout-v5, ...: jaxrl.envs.atari."
+                     f"atari_games()); bandits: {', '.join(BANDITS)}; all gymnax ids: "
                      f"{', '.join(gymnax.registered_envs)}.")
   return gymnax_env.make(name, **params)
 
