@@ -220,7 +220,7 @@ def main(argv=None) -> int:
   except TrainingDivergedError as err:
     print(f"jaxrl: {err}", file=sys.stderr)
     return 1
-  except (ValueError, FileNotFoundError, FileExistsError) as err:
+  except (ValueError, FileNotFoundError, FileExistsError, ImportError) as err:
     print(f"jaxrl {args.command}: error: {err}", file=sys.stderr)
     return 2
 
