@@ -9,6 +9,8 @@ import numpy as np
 class Split:
   x: np.ndarray                 # uint8 images [N, H, W, C] (used in [-1, 1]) or float32 points [N, D]
   y: np.ndarray | None = None   # int32 class labels [N]
+  captions: np.ndarray | None = None  # captioned data: [N, K] strings, K captions per image
+  attributes: dict | None = None      # captioned data: attribute name -> int32 values [N]
 
   def __len__(self) -> int:
     return len(self.x)
