@@ -3,6 +3,7 @@
   jaxgan train wgan --dataset digits --steps 2000 --out runs/wgan-digits
   jaxgan train gan --dataset ring8 --steps 5000 --generator-loss saturating
   jaxgan train wgan --out runs/wgan-digits --resume --steps 4000
+  jaxgan train text-encoder --dataset shapes --steps 3000 --out runs/text-shapes
   jaxgan sample runs/wgan-digits --out grid.png
   jaxgan eval runs/wgan-digits
 """
@@ -16,7 +17,7 @@ from jaxgan.algos import METHODS
 # flag -> (config field(s), methods it applies to)
 _OVERRIDES = {
     "batch_size": (("batch_size",), ("gan", "cgan", "wgan")),
-    "lr": (("learning_rate",), ("gan", "cgan", "wgan")),
+    "lr": (("learning_rate",), ("gan", "cgan", "wgan", "text-encoder")),
     "z_dim": (("z_dim",), ("gan", "cgan", "wgan")),
     "arch": (("arch",), ("gan", "cgan", "wgan")),
     "width": (("width",), ("gan", "cgan", "wgan")),
@@ -28,6 +29,10 @@ _OVERRIDES = {
     "clip": (("clip",), ("wgan",)),
     "no_warmup": (("warmup_iterations", "warmup_every"), ("wgan",)),
     "no_batch_norm": (("batch_norm",), ("gan", "cgan", "wgan")),
+    "classes_per_batch": (("classes_per_batch",), ("text-encoder",)),
+    "captions_per_class": (("captions_per_class",), ("text-encoder",)),
+    "emb_dim": (("emb_dim",), ("text-encoder",)),
+    "max_length": (("max_length",), ("text-encoder",)),
 }
 _WGAN_NO_BN = ("generator_batch_norm", "critic_batch_norm")
 
@@ -52,13 +57,16 @@ def _overrides(args) -> dict:
 
 
 def _add_train(sub) -> None:
-  p = sub.add_parser("train", help="train a GAN (or continue one with --resume)",
-                     description="Train a GAN. Writes config.json, metrics.jsonl (one line per generator "
-                     "iteration), sample grids, orbax checkpoints, curves.png and eval.json to --out.")
+  p = sub.add_parser("train", help="train a GAN or the text encoder (or continue with --resume)",
+                     description="Train a GAN or the text encoder. Writes config.json, metrics.jsonl "
+                     "(one line per iteration), sample grids (text encoder: retrieval figures), orbax "
+                     "checkpoints, curves.png and eval.json to --out.")
   p.add_argument("method", choices=sorted(METHODS), help="gan (Goodfellow 2014), cgan (Mirza & "
-                 "Osindero 2014) or wgan (Arjovsky et al. 2017, weight clipping)")
+                 "Osindero 2014), wgan (Arjovsky et al. 2017, weight clipping) or text-encoder (Reed "
+                 "et al. 2016 char-CNN-RNN, structured joint embedding)")
   p.add_argument("--dataset", default="digits",
-                 help="digits (bundled, default), ring8, grid25, or tfds:NAME (e.g. tfds:mnist)")
+                 help="digits (bundled, default), ring8, grid25, shapes (generated captioned images), "
+                      "tfds:NAME (e.g. tfds:mnist) or folder:ROOT (captioned images in Reed's layout)")
   p.add_argument("--steps", type=int, default=2000, help="generator iterations in total (default 2000)")
   p.add_argument("--seed", type=int, default=0)
   p.add_argument("--out", default=None, help="run directory (default runs/METHOD-DATASET)")
@@ -66,7 +74,8 @@ def _add_train(sub) -> None:
                  help="continue the run in --out from its last checkpoint (its config.json rules; "
                       "--steps may extend it)")
   g = p.add_argument_group("data")
-  g.add_argument("--image-size", type=int, default=None, help="resize images (digits: 8, 16, 32, 64)")
+  g.add_argument("--image-size", type=int, default=None,
+                 help="resize images (digits: 8, 16, 32, 64; shapes: 32, 64, 128, 256)")
   g.add_argument("--data-dir", default=None, help="tensorflow-datasets data directory")
   g.add_argument("--max-examples", type=int, default=None, help="read at most this many tfds examples")
   g = p.add_argument_group("method (defaults: the paper presets; see README)")
@@ -85,6 +94,10 @@ def _add_train(sub) -> None:
   g.add_argument("--no-warmup", action="store_true",
                  help="wgan: no 100-critic-iteration phases (first 25 and every 500th iteration)")
   g.add_argument("--no-batch-norm", action="store_true", help="DCGAN networks without batch norm")
+  g.add_argument("--classes-per-batch", type=int, help="text-encoder: distinct classes per minibatch")
+  g.add_argument("--captions-per-class", type=int, help="text-encoder: captions averaged per class")
+  g.add_argument("--emb-dim", type=int, help="text-encoder: embedding size (1024)")
+  g.add_argument("--max-length", type=int, help="text-encoder: characters per caption (201)")
   g = p.add_argument_group("loop")
   g.add_argument("--log-every", type=int, default=100,
                  help="generator iterations per jitted chunk (progress, NaN check)")

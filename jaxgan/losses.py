@@ -43,3 +43,24 @@ def wasserstein_generator_loss(fake_scores: jax.Array) -> jax.Array:
 def wasserstein_estimate(real_scores: jax.Array, fake_scores: jax.Array) -> jax.Array:
   """E f(x) - E f(G(z)): the critic's estimate of W(P_r, P_g) (up to the Lipschitz constant)."""
   return jnp.mean(real_scores) - jnp.mean(fake_scores)
+
+
+def sje_hinge(scores: jax.Array, margin: float = 1.0) -> jax.Array:
+  """One direction of the structured joint embedding loss: row i of ``scores`` [B, B] holds the
+  compatibility of query i with every class in the batch, the true class on the diagonal. The sum
+  over the wrong classes of max(0, margin + score - true score) (the 0-1 class loss as margin),
+  divided by B * B as in Reed et al.'s code."""
+  b = scores.shape[0]
+  true = jnp.diagonal(scores)[:, None]
+  hinge = jax.nn.relu(margin + scores - true) * (1.0 - jnp.eye(b, dtype=scores.dtype))
+  return jnp.sum(hinge) / (b * b)
+
+
+def sje_loss(image_emb: jax.Array, text_emb: jax.Array, margin: float = 1.0) -> jax.Array:
+  """Reed et al. 2016's deep symmetric structured joint embedding loss for a batch of B distinct
+  classes (row i of both embeddings belongs to class i; class-averaged where a class has several
+  images or captions): with compatibility F(v, t) = theta(v)^T phi(t), the image -> text hinge (each
+  image against every class's text) plus the text -> image hinge (each text against every class's
+  image)."""
+  scores = image_emb @ text_emb.T  # F(v_i, t_j)
+  return sje_hinge(scores, margin) + sje_hinge(scores.T, margin)

@@ -30,7 +30,7 @@ import orbax.checkpoint as ocp
 from jaxgan import data as data_lib
 from jaxgan import metrics as metrics_lib
 from jaxgan import parallel, plots
-from jaxgan.algos import METHODS, gan, wgan
+from jaxgan.algos import METHODS, gan, text_encoder, wgan
 
 
 class TrainingDivergedError(RuntimeError):
@@ -60,15 +60,27 @@ class RunConfig:
     for name in ("steps", "log_every", "sample_every", "checkpoint_every", "devices", "eval_samples"):
       if getattr(self, name) < 1:
         raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}.")
+    if self.method == "text-encoder" and self.devices != 1:
+      raise ValueError("the text encoder trains on one device; drop --devices.")
 
 
-CONFIG_CLASSES = {"gan": gan.GANConfig, "cgan": gan.GANConfig, "wgan": wgan.WGANConfig}
+CONFIG_CLASSES = {"gan": gan.GANConfig, "cgan": gan.GANConfig, "wgan": wgan.WGANConfig,
+                  "text-encoder": text_encoder.TextEncoderConfig}
 
 
 def default_config(method: str, dataset: data_lib.Dataset, **overrides):
   """The method's preset for the dataset (2-D points: the toy MLPs; images: the paper networks),
   with ``overrides`` applied."""
   shape = dataset.data_shape
+  if method == "text-encoder":
+    if dataset.train.captions is None:
+      raise ValueError(f"the text encoder trains on captioned images and {dataset.name} has no "
+                       "captions; use --dataset shapes or folder:ROOT (Reed's CUB / Oxford-102 "
+                       "layout).")
+    base = text_encoder.TextEncoderConfig(data_shape=shape, **overrides)
+    # Reed decays the learning rate once per epoch: (training images / classes per batch) steps.
+    epoch = max(1, len(dataset.train) // base.classes_per_batch)
+    return dataclasses.replace(base, decay_every=overrides.get("decay_every", epoch))
   if method == "cgan":
     if not dataset.num_classes:
       raise ValueError(f"the conditional GAN needs class labels and {dataset.name} has none; "
@@ -180,7 +192,11 @@ def generate_fn(method: str, state, key):
 
 
 def sample_grid(method: str, state, key, dataset: data_lib.Dataset, path: str, n: int = 64) -> None:
-  """Images: a grid (the conditional GAN: one row per class); points: a scatter over the data."""
+  """Images: a grid (the conditional GAN: one row per class); points: a scatter over the data;
+  a method's own figure where it has one (the text encoder: retrieval of test images)."""
+  if hasattr(METHODS[method], "sample_figure"):
+    METHODS[method].sample_figure(state, dataset, path)
+    return
   num_classes = getattr(state.config, "num_classes", 0)
   generate = generate_fn(method, state, key)
   if not dataset.is_image:
@@ -196,6 +212,8 @@ def sample_grid(method: str, state, key, dataset: data_lib.Dataset, path: str, n
 
 def evaluate_state(method: str, state, dataset: data_lib.Dataset, key, out: str | None = None,
                    num_samples: int = 10_000) -> dict:
+  if hasattr(METHODS[method], "evaluate"):
+    return METHODS[method].evaluate(state, dataset)
   classifier = None
   if dataset.is_image and dataset.num_classes:
     path = os.path.join(out, "classifier.msgpack") if out else None
@@ -253,7 +271,10 @@ def train(run: RunConfig | None, config=None, out: str = "runs/default", resume:
   if resume:  # drop lines logged after the checkpoint we resume from
     plots.truncate_jsonl(metrics_path, step)
 
-  device_data = jax.device_put(dataset.train.as_device_data())
+  if hasattr(algo, "device_data"):
+    device_data = jax.device_put(algo.device_data(dataset.train, config))
+  else:
+    device_data = jax.device_put(dataset.train.as_device_data())
   chunks: dict[int, Any] = {}
   bar = tqdm(total=run.steps, initial=step, disable=not progress, desc=f"{run.method} {run.dataset}",
              unit="it", dynamic_ncols=True)

@@ -147,9 +147,9 @@ def make_evaluate(config: dqn.DQNConfig, episodes: int | None = None, epsilon: f
   return jax.jit(jax.vmap(lambda p, k: dqn.evaluate(p, config, k, episodes, epsilon)["returns"]))
 
 
-def pool_seed(seed: int, step: int, stream: int = 0) -> int:
+def pool_seed(seed: int, step: int) -> int:
   """envpool's seed for the pool that starts at ``step`` (its environments take seed + i)."""
-  return int(np.random.SeedSequence([seed, step, stream]).generate_state(1)[0] % 2**30)
+  return int(np.random.SeedSequence([seed, step]).generate_state(1)[0] % 2**30)
 
 
 class SeedsLoop:

@@ -35,3 +35,15 @@ def test_wasserstein_losses_hand_computed():
   np.testing.assert_allclose(losses.critic_loss(real, fake), -2.0)
   np.testing.assert_allclose(losses.wasserstein_estimate(real, fake), 2.0)
   np.testing.assert_allclose(losses.wasserstein_generator_loss(fake), 0.0)
+
+
+def test_sje_loss_hand_computed():
+  """Two classes. Scores F(v_i, t_j) = [[1, 0.5], [0, 0.5]]: image -> text hinges 0.5 and 0.5,
+  text -> image hinges 0 and 1, each direction divided by B * B = 4."""
+  v = jnp.array([[1.0, 0.0], [0.0, 1.0]])
+  t = jnp.array([[1.0, 0.0], [0.5, 0.5]])
+  np.testing.assert_allclose(losses.sje_hinge(v @ t.T), 0.25)
+  np.testing.assert_allclose(losses.sje_hinge((v @ t.T).T), 0.25)
+  np.testing.assert_allclose(losses.sje_loss(v, t), 0.5)
+  # Well separated embeddings (every margin met) cost nothing.
+  np.testing.assert_allclose(losses.sje_loss(3 * jnp.eye(3), jnp.eye(3)), 0.0)

@@ -60,3 +60,23 @@ def test_classifier_learns_digits_and_scores_real_data_well():
   assert real["frechet"] < noise["frechet"]
   assert real["inception_score"] > 5 > noise["inception_score"]
   assert sum(real["class_histogram"]) == len(ds.test)
+
+
+def test_zero_shot_accuracy_and_ap_at_k_hand_computed():
+  from jaxgan.metrics import retrieval
+
+  text = np.array([[1.0, 0.0], [0.0, 1.0]])           # classes 5 and 7
+  images = np.array([[1.0, 0.1], [0.9, 0.0], [0.2, 1.0], [0.6, 0.5]])
+  labels = np.array([5, 5, 7, 7])
+  classes = np.array([5, 7])
+  # image 3 (class 7) scores 0.6 with class 5: per class, 2/2 and 1/2 right.
+  assert retrieval.zero_shot_accuracy(images, labels, text, classes) == 0.75
+  # class 5 ranks images 0, 1, 3, 2: AP@2 = 1; class 7 ranks 2, 3, 0, 1: AP@2 = 1;
+  # at k = 3 nothing changes for either (R = 2, both relevant images in the top 2).
+  assert retrieval.average_precision_at_k(images, labels, text, classes, k=2) == 1.0
+  # k = 1 with query 7 moved: its top image is class 5 -> AP@1 = 0 for that class.
+  text2 = np.array([[1.0, 0.0], [1.0, 0.05]])
+  np.testing.assert_allclose(retrieval.average_precision_at_k(images, labels, text2, classes, k=1),
+                             0.5)
+  c, means = retrieval.class_means(images, labels)
+  np.testing.assert_allclose(means[0], [0.95, 0.05])

@@ -1,0 +1,238 @@
+"""The Reed et al. (CVPR 2016) text encoder: a char-CNN-RNN trained jointly with an image encoder
+under the deep symmetric structured joint embedding loss; StackGAN's conditioning input.
+
+    state = init(key, config)
+    data = device_data(dataset.train)                  # images, encoded captions, class members
+    state, metrics = train_step(state, data, key)      # one minibatch of distinct classes
+    text_emb = embed_text(state, codes)                # [N, emb_dim]
+
+A minibatch (Reed's loader) is ``classes_per_batch`` distinct training classes; for each, the mean
+embedding of ``images_per_class`` of its images and of ``captions_per_class`` captions drawn from
+its images (class-averaged embeddings). Reed's script: 40 classes, 5 captions, RMSProp (Torch:
+alpha 0.99, eps 1e-8 outside the square root) at 4e-4 decayed by 0.98 every epoch, parameters
+uniform in [-0.08, 0.08].
+"""
+
+import dataclasses
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import struct
+
+from jaxgan import losses
+from jaxgan.algos import common
+from jaxgan.data import captions as captions_lib
+from jaxgan.metrics import retrieval
+from jaxgan.nets.text import CharCNNRNN, ImageEncoder
+
+
+@dataclasses.dataclass(frozen=True)
+class TextEncoderConfig:
+  data_shape: tuple[int, ...] = (64, 64, 3)
+  emb_dim: int = 1024               # StackGAN's text embedding size
+  cnn_dim: int = 256
+  conv_features: tuple[int, int] = (384, 512)
+  image_width: int = 32             # the image encoder's first convolution
+  max_length: int = captions_lib.MAX_LENGTH
+  classes_per_batch: int = 40
+  images_per_class: int = 1
+  captions_per_class: int = 5
+  learning_rate: float = 4e-4
+  lr_decay: float = 0.98            # multiplied in every decay_every steps (Reed: every epoch)
+  decay_every: int = 100
+  margin: float = 1.0               # the 0-1 class loss of the structured hinge
+
+  def __post_init__(self):
+    for name in ("emb_dim", "cnn_dim", "image_width", "classes_per_batch", "images_per_class",
+                 "captions_per_class", "decay_every"):
+      common.check_positive(name, getattr(self, name))
+    common.check_positive("learning_rate", self.learning_rate)
+    common.check_positive("margin", self.margin)
+    if self.classes_per_batch < 2:
+      raise ValueError("classes_per_batch must be >= 2: the loss compares each class with the others.")
+    if not 0.0 < self.lr_decay <= 1.0:
+      raise ValueError(f"lr_decay must lie in (0, 1], got {self.lr_decay}.")
+    if self.max_length < 39:
+      raise ValueError(f"max_length must be >= 39 (three width-4 convolutions and two 3-pools), got "
+                       f"{self.max_length}.")
+    if len(self.data_shape) != 3 or self.data_shape[0] != self.data_shape[1] or \
+        self.data_shape[0] < 8 or self.data_shape[0] & (self.data_shape[0] - 1):
+      raise ValueError(f"the image encoder takes square images whose side is a power of 2 (>= 8), "
+                       f"got {self.data_shape}.")
+
+  @property
+  def batch_size(self) -> int:
+    return self.classes_per_batch
+
+
+@struct.dataclass
+class TextEncoderState:
+  params: dict          # {"text": ..., "image": ...}
+  opt_state: optax.OptState
+  step: jax.Array
+  config: TextEncoderConfig = struct.field(pytree_node=False)
+
+
+def networks(config: TextEncoderConfig) -> tuple[CharCNNRNN, ImageEncoder]:
+  return (CharCNNRNN(config.emb_dim, config.cnn_dim, tuple(config.conv_features)),
+          ImageEncoder(config.emb_dim, config.image_width))
+
+
+def optimizer(config: TextEncoderConfig) -> optax.GradientTransformation:
+  lr = optax.exponential_decay(config.learning_rate, config.decay_every, config.lr_decay,
+                               staircase=True)
+  return optax.rmsprop(lr, decay=0.99, eps=1e-8, eps_in_sqrt=False)
+
+
+def init(key, config: TextEncoderConfig) -> TextEncoderState:
+  text_net, image_net = networks(config)
+  k_text, k_image = jax.random.split(key)
+  params = {"text": text_net.init(k_text, jnp.zeros((1, config.max_length), jnp.int32)),
+            "image": image_net.init(k_image, jnp.zeros((1, *config.data_shape)))}
+  return TextEncoderState(params, optimizer(config).init(params), jnp.zeros((), jnp.int32), config)
+
+
+def device_data(split, config: TextEncoderConfig) -> dict:
+  """What ``train_step`` draws from: uint8 images, uint8-encoded captions [N, K, L], and for each
+  class the indices of its images (padded) and their count."""
+  if split.captions is None:
+    raise ValueError("the text encoder trains on captioned images: use --dataset shapes or "
+                     "folder:ROOT (Reed's CUB / Oxford-102 layout).")
+  labels = np.asarray(split.y)
+  classes = np.unique(labels)
+  members = [np.nonzero(labels == c)[0] for c in classes]
+  width = max(len(m) for m in members)
+  padded = np.stack([np.pad(m, (0, width - len(m))) for m in members]).astype(np.int32)
+  return {"x": split.x, "codes": captions_lib.encode_all(split.captions, config.max_length)
+          .astype(np.uint8), "members": padded,
+          "counts": np.array([len(m) for m in members], np.int32)}
+
+
+def embed(params, config: TextEncoderConfig, images, codes) -> tuple[jax.Array, jax.Array]:
+  """(image embeddings, text embeddings) of float images in [-1, 1] and caption codes."""
+  text_net, image_net = networks(config)
+  return image_net.apply(params["image"], images), text_net.apply(params["text"], codes)
+
+
+def draw_batch(data: dict, key, config: TextEncoderConfig) -> dict:
+  """``classes_per_batch`` distinct classes (all of them when there are fewer), with images and
+  captions of each: images [B, I, S, S, C] float, codes [B, K, L]."""
+  num_classes = data["counts"].shape[0]
+  b = min(config.classes_per_batch, num_classes)
+  k_cls, k_img, k_cap, k_line = jax.random.split(key, 4)
+  cls = jax.random.permutation(k_cls, num_classes)[:b]
+  counts = data["counts"][cls][:, None]
+
+  def members(k, n):
+    pick = jax.random.randint(k, (b, n), 0, counts)
+    return data["members"][cls[:, None], pick]
+
+  images = common.to_float(data["x"][members(k_img, config.images_per_class)])
+  cap_images = members(k_cap, config.captions_per_class)
+  lines = jax.random.randint(k_line, cap_images.shape, 0, data["codes"].shape[1])
+  return {"images": images, "codes": data["codes"][cap_images, lines]}
+
+
+def loss_fn(params, batch: dict, config: TextEncoderConfig):
+  b, i = batch["images"].shape[:2]
+  k, length = batch["codes"].shape[1:]
+  v, t = embed(params, config, batch["images"].reshape(b * i, *batch["images"].shape[2:]),
+               batch["codes"].reshape(b * k, length))
+  v, t = v.reshape(b, i, -1).mean(1), t.reshape(b, k, -1).mean(1)  # class-averaged
+  loss = losses.sje_loss(v, t, config.margin)
+  accuracy = jnp.mean(jnp.argmax(v @ t.T, axis=1) == jnp.arange(b))
+  return loss, accuracy
+
+
+def train_step(state: TextEncoderState, data: dict, key, axis_name: str | None = None):
+  """One RMSProp step on a minibatch of distinct classes; metrics: the loss and the batch's
+  image -> class accuracy."""
+  if axis_name is not None:
+    raise ValueError("the text encoder trains on one device (--devices 1).")
+  c = state.config
+  (loss, acc), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+      state.params, draw_batch(data, key, c), c)
+  updates, opt_state = optimizer(c).update(grads, state.opt_state, state.params)
+  params = optax.apply_updates(state.params, updates)
+  return state.replace(params=params, opt_state=opt_state, step=state.step + 1), {
+      "loss": loss, "batch_accuracy": acc}
+
+
+@functools.partial(jax.jit, static_argnums=2)
+def _embed_text(params, codes, config):
+  return networks(config)[0].apply(params["text"], codes)
+
+
+@functools.partial(jax.jit, static_argnums=2)
+def _embed_images(params, images, config):
+  return networks(config)[1].apply(params["image"], common.to_float(images))
+
+
+def _batched(fn, x, size: int = 256) -> np.ndarray:
+  return np.concatenate([np.asarray(fn(x[i:i + size])) for i in range(0, len(x), size)])
+
+
+def embed_text(state: TextEncoderState, codes) -> np.ndarray:
+  """Embeddings [N, emb_dim] of encoded captions [N, L] (see :func:`encode`)."""
+  return _batched(lambda c: _embed_text(state.params, jnp.asarray(c), state.config), np.asarray(codes))
+
+
+def embed_images(state: TextEncoderState, images) -> np.ndarray:
+  """Embeddings [N, emb_dim] of uint8 images [N, S, S, C]."""
+  return _batched(lambda x: _embed_images(state.params, jnp.asarray(x), state.config),
+                  np.asarray(images))
+
+
+def encode(state: TextEncoderState, captions) -> np.ndarray:
+  """Caption strings -> codes [N, max_length] (errors for empty captions or characters outside the
+  alphabet; longer captions truncated)."""
+  return captions_lib.encode_all(list(captions), state.config.max_length)
+
+
+def evaluate_split(state: TextEncoderState, split, k: int = 50) -> dict:
+  """Zero-shot top-1 accuracy and AP@k on ``split``'s classes, each class represented by the mean
+  embedding of all its captions."""
+  n, per = split.captions.shape
+  text = embed_text(state, encode(state, split.captions.ravel())).reshape(n, per, -1).mean(1)
+  classes, class_text = retrieval.class_means(text, np.asarray(split.y))
+  images = embed_images(state, split.x)
+  return {"zero_shot_top1": retrieval.zero_shot_accuracy(images, split.y, class_text, classes),
+          f"ap_at_{k}": retrieval.average_precision_at_k(images, split.y, class_text, classes, k)}
+
+
+def evaluate(state: TextEncoderState, dataset) -> dict:
+  """Zero-shot top-1 accuracy and retrieval AP@50 on the held-out validation and test classes."""
+  out = {}
+  for name, split in (("validation", dataset.validation), ("test", dataset.test)):
+    out.update({f"{name}_{k}": v for k, v in evaluate_split(state, split).items()})
+  return out
+
+
+def sample_figure(state: TextEncoderState, dataset, path: str, queries: int = 6, top: int = 8) -> None:
+  """Retrieval on the test classes: each row is one caption (of a different class) and the
+  ``top`` test images its embedding scores highest, a green frame where the class matches."""
+  from jaxgan import plots
+
+  split = dataset.test
+  classes = np.unique(split.y)[:queries]
+  first = [int(np.nonzero(split.y == c)[0][0]) for c in classes]
+  texts = [split.captions[i, 0] for i in first]
+  scores = embed_text(state, encode(state, texts)) @ embed_images(state, split.x).T
+  plt = plots._pyplot()
+  fig, axes = plt.subplots(len(texts), top, figsize=(1.3 * top, 1.55 * len(texts)), squeeze=False)
+  for row, (text, c, s) in enumerate(zip(texts, classes, scores)):
+    for col, idx in enumerate(np.argsort(-s)[:top]):
+      ax = axes[row][col]
+      ax.imshow(split.x[idx])
+      ax.set_xticks([])
+      ax.set_yticks([])
+      for spine in ax.spines.values():
+        spine.set_color("tab:green" if split.y[idx] == c else "tab:red")
+        spine.set_linewidth(2)
+    axes[row][0].set_title(text, loc="left", fontsize=7)
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+  plt.close(fig)

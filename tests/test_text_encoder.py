@@ -1,0 +1,106 @@
+"""Reed et al.'s char-CNN-RNN text encoder and its joint-embedding training."""
+
+import json
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import linen as nn
+
+from jaxgan import cli
+from jaxgan.algos import text_encoder as te
+from jaxgan.data import captions, shapes
+from jaxgan.nets import text
+
+SMALL = te.TextEncoderConfig(data_shape=(32, 32, 3), emb_dim=64, cnn_dim=32, conv_features=(48, 64),
+                             image_width=8, max_length=120, classes_per_batch=12,
+                             captions_per_class=3, learning_rate=1e-3)
+
+
+def test_temporal_conv_equals_a_1d_convolution():
+  x = jax.random.normal(jax.random.key(0), (3, 17, 5))
+  layer = text.TemporalConv(7)
+  params = layer.init(jax.random.key(1), x)
+  ref = nn.Conv(7, (4,), padding="VALID")
+  ref_params = {"params": {"kernel": params["params"]["kernel"], "bias": params["params"]["bias"]}}
+  np.testing.assert_allclose(layer.apply(params, x), ref.apply(ref_params, x), rtol=1e-5, atol=1e-6)
+
+
+def test_char_cnn_rnn_follows_reed():
+  """201 characters -> 198 -> 66 -> 63 -> 21 -> 18 recurrent steps -> the embedding; parameters
+  uniform in [-0.08, 0.08]; padding characters are all-zero one-hot rows."""
+  net = text.CharCNNRNN()
+  codes = jnp.asarray(captions.encode_all(["a small red circle", "a big blue square at the top"]))
+  params = net.init(jax.random.key(0), codes)
+  p = params["params"]
+  assert p["TemporalConv_0"]["kernel"].shape == (4, len(captions.ALPHABET), 384)
+  assert p["TemporalConv_1"]["kernel"].shape == (4, 384, 512)
+  assert p["TemporalConv_2"]["kernel"].shape == (4, 512, 256)
+  assert p["embed"]["kernel"].shape == (256, 1024)
+  leaves = jax.tree.leaves(params)
+  assert min(float(x.min()) for x in leaves) >= -0.08 and max(float(x.max()) for x in leaves) <= 0.08
+  out, inter = net.apply(params, codes, capture_intermediates=True)
+  assert out.shape == (2, 1024)
+  assert inter["intermediates"]["TemporalConv_2"]["__call__"][0].shape == (2, 18, 256)
+
+
+def test_a_batch_holds_distinct_classes_and_their_own_captions():
+  ds = shapes.load_shapes(32, per_class=4)
+  data = te.device_data(ds.train, SMALL)
+  batch = jax.jit(te.draw_batch, static_argnums=2)(data, jax.random.key(0), SMALL)
+  assert batch["images"].shape == (12, 1, 32, 32, 3) and batch["codes"].shape == (12, 3, 120)
+  train_classes = np.unique(ds.train.y)
+  by_caption = {c[:120]: int(y) for caps, y in zip(ds.train.captions, ds.train.y) for c in caps}
+  rows = [{by_caption[captions.decode(c)] for c in row} for row in np.asarray(batch["codes"])]
+  assert all(len(r) == 1 for r in rows)  # each row's captions come from one class
+  classes = [r.pop() for r in rows]
+  assert len(set(classes)) == 12 and set(classes) <= set(train_classes.tolist())
+
+
+def _run(config, ds, steps, key):
+  data = jax.device_put(te.device_data(ds.train, config))
+
+  def body(s, i):
+    return te.train_step(s, data, jax.random.fold_in(key, i))
+  return jax.jit(lambda s: jax.lax.scan(body, s, jnp.arange(steps)))(te.init(key, config))
+
+
+def test_loss_falls_and_same_key_is_bitwise_identical():
+  ds = shapes.load_shapes(32, per_class=6)
+  state, m = _run(SMALL, ds, 120, jax.random.key(0))
+  loss = np.asarray(m["loss"])
+  assert loss[-20:].mean() < 0.6 * loss[:20].mean()
+  assert np.asarray(m["batch_accuracy"])[-20:].mean() > 2 / 12  # above chance
+  again, _ = _run(SMALL, ds, 120, jax.random.key(0))
+  chex.assert_trees_all_equal(again.params, state.params)
+  other, _ = _run(SMALL, ds, 120, jax.random.key(1))
+  assert not np.array_equal(other.params["text"]["params"]["embed"]["kernel"],
+                            state.params["text"]["params"]["embed"]["kernel"])
+
+
+def test_bad_configs_fail_early():
+  with pytest.raises(ValueError, match="classes_per_batch must be >= 2"):
+    te.TextEncoderConfig(classes_per_batch=1)
+  with pytest.raises(ValueError, match="max_length must be >= 39"):
+    te.TextEncoderConfig(max_length=20)
+  with pytest.raises(ValueError, match="power of 2"):
+    te.TextEncoderConfig(data_shape=(48, 48, 3))
+
+
+def test_cli_trains_and_evaluates_the_text_encoder(tmp_path, capsys):
+  out = str(tmp_path / "te")
+  assert cli.main(["train", "text-encoder", "--dataset", "shapes", "--image-size", "32",
+                   "--steps", "20", "--log-every", "10", "--classes-per-batch", "8",
+                   "--captions-per-class", "2", "--emb-dim", "32", "--max-length", "110",
+                   "--out", out, "--no-progress"]) == 0
+  result = json.load(open(f"{out}/eval.json"))
+  for split in ("validation", "test"):
+    assert 0.0 <= result[f"{split}_zero_shot_top1"] <= 1.0 and 0 <= result[f"{split}_ap_at_50"] <= 1
+  assert (tmp_path / "te" / "samples.png").exists()
+  capsys.readouterr()
+  assert cli.main(["train", "text-encoder", "--dataset", "digits", "--out", str(tmp_path / "d"),
+                   "--no-progress"]) == 2
+  assert "captioned images" in capsys.readouterr().err
+  assert not (tmp_path / "d").exists()
