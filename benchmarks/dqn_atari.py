@@ -153,7 +153,7 @@ def main():
     with tempfile.TemporaryDirectory() as out:
       config, result, rows = learning_curve(game, args.curve_steps, args.seed, out)
     train_rows = [r for r in rows if r["episode_return_mean"] is not None]
-    curves[f"{game} (nature preset, {args.curve_steps:,} steps, training games)"] = {
+    curves[f"{game}: training games"] = {
         "steps": [r["step"] for r in train_rows],
         "return_mean": [r["episode_return_mean"] for r in train_rows],
         "return_std": [0.0] * len(train_rows)}

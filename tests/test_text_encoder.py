@@ -14,9 +14,9 @@ from jaxgan.algos import text_encoder as te
 from jaxgan.data import captions, shapes
 from jaxgan.nets import text
 
-SMALL = te.TextEncoderConfig(data_shape=(32, 32, 3), emb_dim=64, cnn_dim=32, conv_features=(48, 64),
-                             image_width=8, max_length=120, classes_per_batch=12,
-                             captions_per_class=3, learning_rate=1e-3)
+# Reed's text network and optimiser; smaller embedding, image encoder, batch and captions.
+SMALL = te.TextEncoderConfig(data_shape=(32, 32, 3), emb_dim=128, image_width=16, max_length=110,
+                             classes_per_batch=16, captions_per_class=2)
 
 
 def test_temporal_conv_equals_a_1d_convolution():
@@ -50,13 +50,13 @@ def test_a_batch_holds_distinct_classes_and_their_own_captions():
   ds = shapes.load_shapes(32, per_class=4)
   data = te.device_data(ds.train, SMALL)
   batch = jax.jit(te.draw_batch, static_argnums=2)(data, jax.random.key(0), SMALL)
-  assert batch["images"].shape == (12, 1, 32, 32, 3) and batch["codes"].shape == (12, 3, 120)
+  assert batch["images"].shape == (16, 1, 32, 32, 3) and batch["codes"].shape == (16, 2, 110)
   train_classes = np.unique(ds.train.y)
-  by_caption = {c[:120]: int(y) for caps, y in zip(ds.train.captions, ds.train.y) for c in caps}
+  by_caption = {c[:110]: int(y) for caps, y in zip(ds.train.captions, ds.train.y) for c in caps}
   rows = [{by_caption[captions.decode(c)] for c in row} for row in np.asarray(batch["codes"])]
   assert all(len(r) == 1 for r in rows)  # each row's captions come from one class
   classes = [r.pop() for r in rows]
-  assert len(set(classes)) == 12 and set(classes) <= set(train_classes.tolist())
+  assert len(set(classes)) == 16 and set(classes) <= set(train_classes.tolist())
 
 
 def _run(config, ds, steps, key):
@@ -67,15 +67,22 @@ def _run(config, ds, steps, key):
   return jax.jit(lambda s: jax.lax.scan(body, s, jnp.arange(steps)))(te.init(key, config))
 
 
-def test_loss_falls_and_same_key_is_bitwise_identical():
+def test_loss_falls_on_a_small_run():
+  """From the plateau where every caption embeds alike (loss 2 (B - 1) / B) the loss falls well
+  below it within 400 steps, and the batch accuracy rises above chance."""
   ds = shapes.load_shapes(32, per_class=6)
-  state, m = _run(SMALL, ds, 120, jax.random.key(0))
-  loss = np.asarray(m["loss"])
-  assert loss[-20:].mean() < 0.6 * loss[:20].mean()
-  assert np.asarray(m["batch_accuracy"])[-20:].mean() > 2 / 12  # above chance
-  again, _ = _run(SMALL, ds, 120, jax.random.key(0))
+  _, m = _run(SMALL, ds, 400, jax.random.key(0))
+  loss, accuracy = np.asarray(m["loss"]), np.asarray(m["batch_accuracy"])
+  assert loss[-50:].mean() < 0.75 * loss[50:100].mean()
+  assert accuracy[-50:].mean() > 2 / 16
+
+
+def test_same_key_gives_bitwise_identical_parameters():
+  ds = shapes.load_shapes(32, per_class=3)
+  state, _ = _run(SMALL, ds, 10, jax.random.key(0))
+  again, _ = _run(SMALL, ds, 10, jax.random.key(0))
   chex.assert_trees_all_equal(again.params, state.params)
-  other, _ = _run(SMALL, ds, 120, jax.random.key(1))
+  other, _ = _run(SMALL, ds, 10, jax.random.key(1))
   assert not np.array_equal(other.params["text"]["params"]["embed"]["kernel"],
                             state.params["text"]["params"]["embed"]["kernel"])
 
