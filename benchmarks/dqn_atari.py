@@ -8,7 +8,7 @@ transition; learning curves on Pong and Breakout for the budget that fits the ma
 Speed: the learner is the same in every row (the Nature CNN, an update every 4 steps, batch 32),
 timed after compilation with learning on; frames per second = 4 x environment steps per second
 (frame skip 4). The gymnasium row (ale-py's `ALE/{game}` with AtariPreprocessing and
-FrameStackObservation, the same Mnih 2015 settings, SyncVectorEnv) is skipped when ale-py is
+FrameStackObservation, the Mnih 2015 settings except episodic life, SyncVectorEnv) is skipped when ale-py is
 missing (`pip install ale-py opencv-python-headless`).
 
 Curves: the `nature` preset through `jaxrl train dqn` (XLA path), with the exploration schedule
@@ -40,8 +40,9 @@ from jaxrl.envs import atari  # noqa: E402
 
 
 class GymnasiumPool:
-  """ale-py environments in a gymnasium SyncVectorEnv with the Mnih 2015 preprocessing, behind the
-  interface of ``atari.Pool.host_step`` (gymnasium 1.x auto-resets one step late, as envpool does)."""
+  """ale-py environments in a gymnasium SyncVectorEnv with the Mnih 2015 preprocessing (but no
+  episodic life), behind the interface of ``atari.Pool.host_step`` (gymnasium 1.x auto-resets one
+  step late, as envpool does)."""
 
   def __init__(self, game: str, num_envs: int, seed: int):
     import ale_py
@@ -96,6 +97,8 @@ def loop_speed(config: dqn.DQNConfig, path: str, steps: int, seed: int) -> dict:
     t = time.perf_counter()
     state, _ = jax.block_until_ready(host_run(state, iters))
   seconds = time.perf_counter() - t
+  jax.effects_barrier()
+  (pool.env if path == "gymnasium" else pool).close()
   updates = int(state.updates) - updates_before
   assert updates == iters, "every timed iteration must learn"
   return {"path": path, "env_steps": steps, "seconds": seconds, "steps_per_second": steps / seconds,

@@ -36,8 +36,8 @@ def _overrides(args) -> dict:
     out["hidden"] = tuple(out["hidden"])
   if args.double:
     out["double"] = True
-  if args.fire_reset:
-    out["fire_reset"] = True
+  if args.fire_reset is not None:
+    out["fire_reset"] = args.fire_reset
   return out
 
 
@@ -90,15 +90,18 @@ def _add_train(sub) -> None:
   g.add_argument("--network", choices=("auto", "mlp", "minatar", "nature"))
   g.add_argument("--hidden", type=int, nargs="+", help="MLP hidden widths")
   g.add_argument("--max-grad-norm", type=float)
-  g.add_argument("--fire-reset", action="store_true", help="Atari: press FIRE after resets")
+  g.add_argument("--fire-reset", action=argparse.BooleanOptionalAction, default=None,
+                 help="Atari: press FIRE after resets (cleanrl-atari: on)")
   g.add_argument("--sticky-actions", type=float,
                  help="Atari: repeat-action probability (0 in the presets, 0.25 in ALE v5)")
   g = p.add_argument_group("loop")
   g.add_argument("--chunk-steps", type=int, default=10_000,
                  help="environment steps per jitted chunk (log and progress interval)")
   g.add_argument("--eval-every", type=int, default=50_000,
-                 help="environment steps between greedy evaluations (0: only at the end)")
-  g.add_argument("--checkpoint-every", type=int, default=50_000)
+                 help="environment steps between evaluations (0: only at the end)")
+  g.add_argument("--checkpoint-every", type=int, default=None,
+                 help="environment steps (default 50k; Atari 1M: its replay makes 7 GB checkpoints "
+                      "and the pool restarts at each)")
   g.add_argument("--env-stepping", choices=("auto", "xla", "host"), default="auto",
                  help="Atari: step envpool inside jit (xla) or from Python (host); auto: xla, host "
                       "on TPU")
@@ -119,14 +122,18 @@ def _train(args) -> int:
   else:
     from jaxrl.envs import atari
 
+    is_atari = atari.is_game(args.env)
     preset = args.preset or ("minatar" if args.env in envs.MINATAR else
-                             "nature" if atari.is_game(args.env) else "cleanrl")
+                             "nature" if is_atari else "cleanrl")
+    if args.env_stepping != "auto" and not is_atari:
+      raise ValueError("--env-stepping applies to Atari (envpool) environments.")
+    checkpoint_every = args.checkpoint_every or (1_000_000 if is_atari else 50_000)
     if args.steps is not None:
       overrides["total_steps"] = args.steps
     config = dqn.DQNConfig.preset(preset, args.env, **overrides)
     run = train_lib.RunConfig(preset=preset, seeds=args.seeds, seed=args.seed,
                               chunk_steps=args.chunk_steps, eval_every=args.eval_every,
-                              checkpoint_every=args.checkpoint_every,
+                              checkpoint_every=checkpoint_every,
                               env_stepping=args.env_stepping)
     _, metrics = train_lib.train(config, run, out=out, progress=not args.no_progress)
   print(json.dumps({"out": out, **metrics}))
@@ -194,7 +201,8 @@ def parser() -> argparse.ArgumentParser:
                               formatter_class=argparse.RawDescriptionHelpFormatter)
   sub = p.add_subparsers(dest="command", required=True)
   _add_train(sub)
-  e = sub.add_parser("eval", help="greedy evaluation of a run's agents; one JSON object on stdout")
+  e = sub.add_parser("eval", help="evaluation of a run's agents (the config's epsilon unless "
+                     "--epsilon); one JSON object on stdout")
   e.add_argument("dir", help="run directory")
   e.add_argument("--episodes", type=int, default=None, help="episodes per seed (default: the config's)")
   e.add_argument("--epsilon", type=float, default=None,

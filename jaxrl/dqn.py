@@ -49,7 +49,7 @@ class DQNConfig:
   env: str = "CartPole-v1"
   total_steps: int = 500_000        # environment steps, all parallel environments together
   num_envs: int = 1
-  network: str = "auto"             # auto: minatar for image observations, mlp otherwise
+  network: str = "auto"             # auto: nature for 4x84x84 frames, minatar for other images, mlp
   hidden: tuple[int, ...] = (120, 84)  # mlp widths
   buffer_size: int = 10_000
   batch_size: int = 128
@@ -210,6 +210,9 @@ def _check(c: DQNConfig) -> None:
     fail(f"target_update_unit must be 'steps' or 'updates', got {c.target_update_unit!r}.")
   if c.network not in ("auto", *nets.NETWORKS):
     fail(f"unknown network {c.network!r}; choose auto or one of {nets.NETWORKS}.")
+  if not c.atari and (c.fire_reset or c.sticky_actions):
+    fail(f"fire_reset and sticky_actions are Atari (envpool) options; {c.env} is a gymnax "
+         "environment.")
   if c.atari and c.buffer_size % c.num_envs:
     fail(f"the Atari replay stores {c.num_envs} environments' frames side by side: buffer_size "
          f"({c.buffer_size}) must be a multiple of num_envs.")
@@ -313,8 +316,8 @@ class DQNState:
   params: Any
   target_params: Any
   opt_state: Any
-  buffer: replay.ReplayBuffer
-  env_state: Any           # [num_envs] environment states
+  buffer: Any              # replay.ReplayBuffer; Atari: replay.FrameReplay
+  env_state: Any           # [num_envs] environment states; Atari: an atari.PoolState
   obs: jax.Array           # [num_envs, ...] current observations
   env_steps: jax.Array     # environment steps done (all environments)
   updates: jax.Array       # gradient updates done
@@ -529,7 +532,8 @@ def make_host_run(host_step):
   """:func:`run` for Atari with the environments stepped from Python (``host_step``:
   ``Pool.host_step``): the host path, for comparison, debugging and TPU hosts (envpool has no
   XLA target there). The same pure functions, jitted piecewise, with the state donated so that a
-  large replay is updated in place; it computes what the XLA path computes."""
+  large replay is updated in place; it computes what the XLA path computes up to floating-point
+  rounding (XLA may fuse the two differently; on this project's CPU tests they agree bitwise)."""
   noise_fn = jax.jit(acting_noise, static_argnums=(1, 2))
   policy_fn = jax.jit(policy)
   store_fn = jax.jit(store_frames, donate_argnums=0)
@@ -602,7 +606,8 @@ def evaluate_atari(params, config: DQNConfig, key, episodes: int | None = None,
   """:func:`evaluate` for Atari: ``episodes`` whole games (no episodic life) with raw scores (no
   reward clipping) in a fresh pool seeded from ``key``, acting epsilon-greedily with
   ``eval_epsilon`` (default config.eval_epsilon: 0.05 in the Atari presets). Creates a pool, so it
-  is not jittable itself; the games run in one jitted while loop (``xla``) or from Python."""
+  is not jittable itself; the games run in one jitted while loop (``xla``; compiled anew for each
+  pool, since envpool's handle is part of the compiled call) or from Python."""
   n = config.eval_episodes if episodes is None else episodes
   eps = config.eval_epsilon if eval_epsilon is None else eval_epsilon
   k_pool, k_act = jax.random.split(key)
@@ -612,7 +617,7 @@ def evaluate_atari(params, config: DQNConfig, key, episodes: int | None = None,
   net, num_actions = q_network(config), environment(config.env).num_actions
   limit = environment(config.env).max_episode_steps + 2  # every game is over by then
 
-  def act(obs, t):
+  def act(params, obs, t):
     noise = exploration_noise(jax.random.fold_in(k_act, t), (n,), num_actions)
     return epsilon_greedy_with(noise, net.apply(params, obs), eps)
 
@@ -626,22 +631,27 @@ def evaluate_atari(params, config: DQNConfig, key, episodes: int | None = None,
   def running(carry):
     return ~jnp.all(carry[4]) & (carry[5] < limit)
 
-  def body(carry):
-    obs, pool_state, *_ = carry
-    pool_state, result = pool.xla_step(pool_state, act(obs, carry[5]))
-    return record(carry, pool_state, result)
+  def play(params, carry):
+    def body(carry):
+      obs, pool_state, *_ = carry
+      pool_state, result = pool.xla_step(pool_state, act(params, obs, carry[5]))
+      return record(carry, pool_state, result)
+    return jax.lax.while_loop(running, body, carry)
 
   obs, pool_state = pool.reset()
   carry = (obs, pool_state, jnp.zeros(n), jnp.zeros(n, jnp.int32), jnp.zeros(n, bool), 0)
-  if xla:
-    carry = jax.jit(lambda c: jax.lax.while_loop(running, body, c))(carry)
-  else:
-    act_fn, record_fn = jax.jit(act), jax.jit(record)
-    while running(carry):
-      pool_state, result = pool.host_step(carry[1], act_fn(carry[0], carry[5]))
-      carry = record_fn(carry, pool_state, result)
-  carry = jax.block_until_ready(carry)  # the pool must outlive every computation that steps it
-  pool.close()
+  try:
+    if xla:  # params are an argument, not constants baked into the compiled loop
+      carry = jax.jit(play)(params, carry)
+    else:
+      act_fn, record_fn = jax.jit(act), jax.jit(record)
+      while running(carry):
+        pool_state, result = pool.host_step(carry[1], act_fn(params, carry[0], carry[5]))
+        carry = record_fn(carry, pool_state, result)
+    carry = jax.block_until_ready(carry)
+  finally:
+    jax.effects_barrier()  # the pool must outlive every computation that steps it
+    pool.close()
   return {"returns": carry[2], "lengths": carry[3], "finished": carry[4]}
 
 

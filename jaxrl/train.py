@@ -1,7 +1,7 @@
 """The DQN run: seeds vmapped, iterations in jitted chunks, Python between chunks only.
 
 A chunk is ``jit(vmap(dqn.run))`` over ``chunk_steps`` environment steps for every seed at once.
-Between chunks: NaN check, one JSON line of metrics, the progress bar, greedy evaluation at
+Between chunks: NaN check, one JSON line of metrics, the progress bar, evaluation at
 intervals, orbax checkpoints (the whole state: networks, optimiser, replay buffer, environments).
 Iteration t of a seed uses ``fold_in(key, t)``, so a resumed run equals an uninterrupted one
 bitwise (tested).
@@ -11,14 +11,15 @@ environments stepped inside the jitted chunk through envpool's XLA interface (on
 envpool has no XLA target, from Python: the host path, said on stderr). A C++ pool's state cannot
 be saved, so the pool is created afresh, seeded from the run seed and the step, at the start and
 after every checkpoint (the episodes in progress there end; one per environment per checkpoint):
-a resumed Atari run also equals the uninterrupted one bitwise (tested).
+a resumed Atari run also equals the uninterrupted one bitwise (tested). Each new pool, and each
+evaluation's pool, costs one compilation: envpool's handle is part of the compiled call.
 
 Run directory:
   config.json     run settings and the DQN config (rebuilds everything)
   checkpoints/    orbax checkpoints of the vmapped state (only finite states are saved)
   metrics.jsonl   one line per chunk: per-seed lists and their mean (``step`` = environment steps)
   curves.png      return (mean and spread over seeds) against environment steps and seconds
-  eval.json       the final greedy evaluation
+  eval.json       the final evaluation (epsilon: the config's eval_epsilon; 0 = greedy)
 """
 
 import dataclasses
@@ -47,7 +48,7 @@ class RunConfig:
   seeds: int = 1                  # independent runs, vmapped
   seed: int = 0
   chunk_steps: int = 10_000       # environment steps per jitted chunk (log and progress interval)
-  eval_every: int = 50_000        # environment steps between greedy evaluations (0: at the end)
+  eval_every: int = 50_000        # environment steps between evaluations (0: at the end)
   checkpoint_every: int = 50_000  # environment steps
   keep_checkpoints: int = 2
   env_stepping: str = "auto"      # Atari: xla | host | auto (xla, host on TPU)
@@ -81,9 +82,9 @@ def abstract_states(run: RunConfig, config: dqn.DQNConfig):
   keys = seed_keys(run.seed, run.seeds)[0]
   if config.atari:  # one seed, no seed axis
     spec = dqn.environment(config.env)
-    start = (jnp.zeros((config.num_envs, *spec.observation_shape), jnp.uint8),
-             atari.blank_state(config.num_envs))
-    return jax.eval_shape(lambda k: dqn.init(k, config, start), keys[0])
+    start = (jax.ShapeDtypeStruct((config.num_envs, *spec.observation_shape), jnp.uint8),
+             jax.eval_shape(lambda: atari.blank_state(config.num_envs)))
+    return jax.eval_shape(lambda k, s: dqn.init(k, config, s), keys[0], start)
   return jax.eval_shape(jax.vmap(lambda k: dqn.init(k, config)), keys)
 
 
@@ -153,7 +154,8 @@ def pool_seed(seed: int, step: int) -> int:
 
 
 class SeedsLoop:
-  """The gymnax loop: every seed's whole state (environments included) in one vmapped pytree."""
+  """The gymnax loop: every seed's whole state (environments included) in one vmapped pytree.
+  (:class:`AtariLoop` has the same methods.)"""
 
   def __init__(self, run: RunConfig, config: dqn.DQNConfig):
     self.run, self.config = run, config
@@ -176,13 +178,18 @@ class SeedsLoop:
     pass
 
 
-class AtariLoop(SeedsLoop):
+class AtariLoop:
   """One seed on an envpool pool, recreated at the start and after every checkpoint."""
 
   def __init__(self, run: RunConfig, config: dqn.DQNConfig):
     if run.seeds != 1:
       raise ValueError(f"an Atari run trains one seed (envpool pools cannot be vmapped), got "
                        f"--seeds {run.seeds}; start one run per seed with --seed.")
+    per_env = run.checkpoint_every // config.num_envs
+    if per_env < atari.MNIH2015["max_episode_steps"]:
+      print(f"jaxrl: each environment runs {per_env} steps between checkpoints, where the pool "
+            f"restarts; games longer than that never finish (raise --checkpoint-every).",
+            file=sys.stderr)
     self.run, self.config, self.pool = run, config, None
     self.xla = env_stepping(run) == "xla"
     self.evaluate = make_evaluate(config, xla=self.xla)
@@ -216,7 +223,7 @@ class AtariLoop(SeedsLoop):
       self.pool = None
 
 
-def make_loop(run: RunConfig, config: dqn.DQNConfig) -> SeedsLoop:
+def make_loop(run: RunConfig, config: dqn.DQNConfig) -> SeedsLoop | AtariLoop:
   return AtariLoop(run, config) if config.atari else SeedsLoop(run, config)
 
 
@@ -281,7 +288,6 @@ def train(config: dqn.DQNConfig, run: RunConfig | None = None, out: str = "runs/
 
   if resume:  # checked before anything in ``out`` changes
     run, config, states = restore(out)
-    loop = make_loop(run, config)
     done = first_seed(states.iteration) * config.train_every
     if total_steps is not None:
       if total_steps < done:
@@ -291,6 +297,7 @@ def train(config: dqn.DQNConfig, run: RunConfig | None = None, out: str = "runs/
       config = dataclasses.replace(config, total_steps=total_steps,
                                    exploration_steps=config.epsilon_decay_steps)
       states = states.replace(config=config)
+    loop = make_loop(run, config)
   elif os.path.exists(os.path.join(out, "config.json")):
     raise FileExistsError(f"{out} already holds a run; pass --resume to continue it or choose "
                           "another --out.")
@@ -308,7 +315,6 @@ def train(config: dqn.DQNConfig, run: RunConfig | None = None, out: str = "runs/
     plots.truncate_jsonl(metrics_path, step)
     rows = plots.read_jsonl(metrics_path)
     seconds_before = rows[-1]["seconds"] if rows else 0.0
-    states = loop.restart(states, step)
 
   total_iters = config.num_iterations
   chunk_iters = max(run.chunk_steps // config.train_every, 1)
@@ -319,6 +325,8 @@ def train(config: dqn.DQNConfig, run: RunConfig | None = None, out: str = "runs/
   last: dict = {}
   mngr = checkpoint_manager(out, run.keep_checkpoints)
   try:
+    if resume and iters_done < total_iters:
+      states = loop.restart(states, step)
     with open(metrics_path, "a") as log:
       while iters_done < total_iters:
         n = min(chunk_iters - iters_done % chunk_iters, total_iters - iters_done)
@@ -378,13 +386,13 @@ def _mean_spread(rows: list[dict], key: str) -> tuple[np.ndarray, np.ndarray, np
 
 
 def learning_curves(rows: list[dict], path: str, title: str = "") -> None:
-  """Training-episode return and greedy-evaluation return, mean and spread (one std) over seeds,
+  """Training-episode return and evaluation return, mean and spread (one std) over seeds,
   against environment steps (left) and wall-clock seconds (right)."""
   if not rows:
     return
   plt = plots._pyplot()
   fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
-  for key, label in (("episode_return", "training episodes"), ("eval_return", "greedy evaluation")):
+  for key, label in (("episode_return", "training episodes"), ("eval_return", "evaluation")):
     idx, mean, std = _mean_spread(rows, key)
     if not len(idx):
       continue

@@ -46,14 +46,18 @@ def _key(obs) -> bytes:
 
 def test_frame_replay_rebuilds_what_envpool_returned():
   """Acting with the DQN's own bookkeeping on Breakout (life losses, game over, the ring wrapping
-  around): every sampled (obs, next_obs) pair is a pair the environment returned on a real step,
-  never envpool's terminal -> reset step."""
+  around, a pool restart as after a checkpoint): every sampled (obs, next_obs) pair is a pair the
+  environment returned on a real step, never envpool's terminal -> reset step nor a pair across
+  the restart."""
   config = dataclasses.replace(SMALL, buffer_size=400)
   pool, state = _init(config, seed=5)
   policy, store = jax.jit(dqn.policy), jax.jit(dqn.store_frames)
   noise = jax.jit(dqn.acting_noise, static_argnums=(1, 2))(jax.random.key(2), config, 700)
   real, reset_pairs = {}, set()  # (obs, next_obs) of real steps -> outcomes; of reset steps
   for t in range(700):
+    if t == 550:  # the ring keeps about 200 steps: samples span the restart
+      pool = atari.Pool(config.env, config.num_envs, 11, **config.pool_options)
+      state = dqn.restart_pool(state, pool.reset())
     obs, resetting = np.asarray(state.obs), np.asarray(state.env_state.resetting)
     actions = policy(state, jax.tree.map(lambda x: x[t], noise))
     pool_state, result = pool.host_step(state.env_state, actions)

@@ -85,7 +85,10 @@ class AtariSpec:
 @functools.cache
 def spec(game: str) -> AtariSpec:
   env = make(game, 1, seed=0)
-  return AtariSpec(game, int(env.action_space.n), tuple(env.observation_space.shape))
+  try:
+    return AtariSpec(game, int(env.action_space.n), tuple(env.observation_space.shape))
+  finally:
+    env.close()
 
 
 @struct.dataclass
@@ -121,10 +124,7 @@ class Pool:
 
   def reset(self) -> tuple[jax.Array, PoolState]:
     obs, _ = self.env.reset()
-    n = self.num_envs
-    state = PoolState(jnp.asarray(self._handle), jnp.ones(n, bool), jnp.zeros(n, bool),
-                      jnp.zeros(n, jnp.float32), jnp.zeros(n, jnp.int32))
-    return jnp.asarray(obs), state
+    return jnp.asarray(obs), blank_state(self.num_envs).replace(handle=jnp.asarray(self._handle))
 
   def xla_step(self, state: PoolState, actions: jax.Array) -> tuple[PoolState, dict]:
     """One step of every environment from inside jit (an XLA custom call into envpool)."""
@@ -155,6 +155,8 @@ def advance(state: PoolState, result: dict) -> tuple[PoolState, dict]:
   game_over = state.resetting & new_game
   game_return = state.game_return + result["raw_reward"]
   game_length = state.game_length + (~state.resetting).astype(jnp.int32)
+  # A game is over at a reset step, which adds no reward and is not counted as a step: the return
+  # after it and the length before it are both the finished game's.
   stats = {"game_over": game_over, "game_return": game_return, "game_length": state.game_length}
   state = state.replace(first=new_game, resetting=result["terminated"] | result["truncated"],
                         game_return=jnp.where(new_game, 0.0, game_return),
