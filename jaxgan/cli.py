@@ -4,6 +4,9 @@
   jaxgan train gan --dataset ring8 --steps 5000 --generator-loss saturating
   jaxgan train wgan --out runs/wgan-digits --resume --steps 4000
   jaxgan train text-encoder --dataset shapes --steps 3000 --out runs/text-shapes
+  jaxgan train stackgan --stage 1 --dataset shapes --text-encoder runs/text-shapes --out runs/stage1
+  jaxgan sample runs/stage1 --caption "a large red circle in the centre on a dark background" --out red.png
+  jaxgan sample runs/stage1 --interpolate "a small blue square" "a large yellow circle" --out strip.png
   jaxgan sample runs/wgan-digits --out grid.png
   jaxgan eval runs/wgan-digits
 """
@@ -16,9 +19,13 @@ from jaxgan.algos import METHODS
 
 # flag -> (config field(s), methods it applies to)
 _OVERRIDES = {
-    "batch_size": (("batch_size",), ("gan", "cgan", "wgan")),
-    "lr": (("learning_rate",), ("gan", "cgan", "wgan", "text-encoder")),
-    "z_dim": (("z_dim",), ("gan", "cgan", "wgan")),
+    "batch_size": (("batch_size",), ("gan", "cgan", "wgan", "stackgan")),
+    "lr": (("learning_rate",), ("gan", "cgan", "wgan", "text-encoder", "stackgan")),
+    "text_encoder": (("text_encoder",), ("stackgan",)),
+    "kl_weight": (("kl_weight",), ("stackgan",)),
+    "z_dim": (("z_dim",), ("gan", "cgan", "wgan", "stackgan")),
+    "gf_dim": (("gf_dim",), ("stackgan",)),
+    "df_dim": (("df_dim",), ("stackgan",)),
     "arch": (("arch",), ("gan", "cgan", "wgan")),
     "width": (("width",), ("gan", "cgan", "wgan")),
     "hidden": (("hidden",), ("gan", "cgan", "wgan")),
@@ -63,7 +70,8 @@ def _add_train(sub) -> None:
                      "checkpoints, curves.png and eval.json to --out.")
   p.add_argument("method", choices=sorted(METHODS), help="gan (Goodfellow 2014), cgan (Mirza & "
                  "Osindero 2014), wgan (Arjovsky et al. 2017, weight clipping) or text-encoder (Reed "
-                 "et al. 2016 char-CNN-RNN, structured joint embedding)")
+                 "et al. 2016 char-CNN-RNN, structured joint embedding) or stackgan (Zhang et al. "
+                 "2017; needs --text-encoder)")
   p.add_argument("--dataset", default="digits",
                  help="digits (bundled, default), ring8, grid25, shapes (generated captioned images), "
                       "tfds:NAME (e.g. tfds:mnist) or folder:ROOT (captioned images in Reed's layout)")
@@ -98,6 +106,12 @@ def _add_train(sub) -> None:
   g.add_argument("--captions-per-class", type=int, help="text-encoder: captions averaged per class")
   g.add_argument("--emb-dim", type=int, help="text-encoder: embedding size (1024)")
   g.add_argument("--max-length", type=int, help="text-encoder: characters per caption (201)")
+  g.add_argument("--stage", type=int, choices=(1,), default=None,
+                 help="stackgan: the stage to train (Stage-I: 32x32 or 64x64 from text)")
+  g.add_argument("--text-encoder", help="stackgan: run directory of a trained text encoder")
+  g.add_argument("--kl-weight", type=float, help="stackgan: lambda of the conditioning KL (2.0)")
+  g.add_argument("--gf-dim", type=int, help="stackgan: generator width (the 4x4 layer has 8x)")
+  g.add_argument("--df-dim", type=int, help="stackgan: discriminator width")
   g = p.add_argument_group("loop")
   g.add_argument("--log-every", type=int, default=100,
                  help="generator iterations per jitted chunk (progress, NaN check)")
@@ -120,6 +134,8 @@ def _train(args) -> int:
       checkpoint_every=args.checkpoint_every, devices=args.devices, evaluate=not args.no_eval,
       eval_samples=args.eval_samples)
   overrides = _overrides(args)
+  if args.stage is not None and args.method != "stackgan":
+    raise ValueError("--stage applies to stackgan.")
   if args.resume and overrides:
     raise ValueError("--resume continues a run with its saved config; drop the method flags "
                      f"({', '.join(overrides)}) or start a new run in another --out.")
@@ -136,8 +152,22 @@ def _sample(args) -> int:
   from jaxgan import train as train_lib
 
   run, _, state = train_lib.restore_state(args.dir, args.step)
-  dataset = train_lib.load_dataset(run)
-  train_lib.sample_grid(run.method, state, jax.random.key(args.seed), dataset, args.out, args.n)
+  key = jax.random.key(args.seed)
+  if args.caption is not None or args.interpolate is not None:
+    from jaxgan import plots
+    from jaxgan.algos import stackgan
+
+    if run.method != "stackgan":
+      raise ValueError(f"--caption and --interpolate sample a StackGAN run; {args.dir} holds {run.method}.")
+    if args.caption is not None:
+      images = stackgan.caption_samples(state, [args.caption], args.n, key)[0]
+      plots.image_grid(images, args.out, ncols=min(args.n, 8))
+    else:
+      plots.image_grid(stackgan.interpolate(state, *args.interpolate, steps=args.steps, key=key),
+                       args.out, ncols=args.steps)
+  else:
+    dataset = train_lib.load_dataset(run)
+    train_lib.sample_grid(run.method, state, key, dataset, args.out, args.n)
   print(args.out)
   return 0
 
@@ -158,12 +188,18 @@ def parser() -> argparse.ArgumentParser:
                               formatter_class=argparse.RawDescriptionHelpFormatter)
   sub = p.add_subparsers(dest="command", required=True)
   _add_train(sub)
-  s = sub.add_parser("sample", help="write a sample grid (cgan: one row per class; 2-D: a scatter)")
+  s = sub.add_parser("sample", help="write a sample grid (cgan: one row per class; 2-D: a scatter; "
+                     "text-encoder: retrieval; stackgan: rows of test captions, or --caption / "
+                     "--interpolate)")
   s.add_argument("dir", help="run directory")
   s.add_argument("--out", required=True, help="PNG file to write")
   s.add_argument("--n", type=int, default=64, help="number of samples (unconditional)")
   s.add_argument("--seed", type=int, default=0)
   s.add_argument("--step", type=int, default=None, help="checkpoint step (default: latest)")
+  s.add_argument("--caption", default=None, help="stackgan: a grid of --n samples for this caption")
+  s.add_argument("--interpolate", nargs=2, metavar=("CAPTION_A", "CAPTION_B"), default=None,
+                 help="stackgan: one noise vector, the sentence embedding moved from A to B")
+  s.add_argument("--steps", type=int, default=8, help="--interpolate: images in the strip")
   s.set_defaults(run=_sample)
   e = sub.add_parser("eval", help="print the run's metrics as one JSON object")
   e.add_argument("dir", help="run directory")

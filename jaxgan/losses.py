@@ -64,3 +64,19 @@ def sje_loss(image_emb: jax.Array, text_emb: jax.Array, margin: float = 1.0) -> 
   image)."""
   scores = image_emb @ text_emb.T  # F(v_i, t_j)
   return sje_hinge(scores, margin) + sje_hinge(scores.T, margin)
+
+
+def matching_aware_discriminator_loss(real_logits: jax.Array, wrong_logits: jax.Array,
+                                      fake_logits: jax.Array) -> jax.Array:
+  """The matching-aware discriminator (Reed et al. ICML 2016, StackGAN): a real image with its own
+  text is real; a real image with mismatched text and a generated image with the text are fake.
+  As StackGAN's code: real + (mismatched + fake) / 2, each a mean cross-entropy."""
+  return (jnp.mean(jax.nn.softplus(-real_logits))
+          + 0.5 * (jnp.mean(jax.nn.softplus(wrong_logits)) + jnp.mean(jax.nn.softplus(fake_logits))))
+
+
+def conditioning_kl(mu: jax.Array, log_sigma: jax.Array) -> jax.Array:
+  """KL(N(mu, sigma^2) || N(0, I)) of conditioning augmentation, per dimension
+  -log sigma + (sigma^2 + mu^2 - 1) / 2, averaged over the batch and the dimensions as both
+  official StackGAN codes do."""
+  return jnp.mean(-log_sigma + 0.5 * (jnp.exp(2.0 * log_sigma) + jnp.square(mu) - 1.0))

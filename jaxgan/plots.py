@@ -80,3 +80,31 @@ def learning_curves(metrics_path: str, path: str) -> None:
   fig.tight_layout()
   fig.savefig(path, dpi=100)
   plt.close(fig)
+
+
+def captioned_rows(rows: list, captions: list[str], path: str, frames: list | None = None) -> None:
+  """One row of images (uint8 [K, H, W, C] or floats in [-1, 1]) per caption, the caption above
+  it; ``frames``: per row, per image, a colour for its frame (None: no frame)."""
+  plt = _pyplot()
+  cols = max(len(r) for r in rows)
+  fig, axes = plt.subplots(len(rows), cols, figsize=(1.3 * cols, 1.55 * len(rows)), squeeze=False)
+  for i, (images, text) in enumerate(zip(rows, captions)):
+    for j in range(cols):
+      ax = axes[i][j]
+      ax.set_xticks([])
+      ax.set_yticks([])
+      if j >= len(images):
+        ax.axis("off")
+        continue
+      im = np.asarray(images[j])
+      if im.dtype != np.uint8:
+        im = np.clip((im + 1.0) * 127.5, 0, 255).astype(np.uint8)
+      ax.imshow(im[..., 0] if im.shape[-1] == 1 else im, cmap="gray" if im.shape[-1] == 1 else None)
+      if frames is not None and frames[i][j] is not None:
+        for spine in ax.spines.values():
+          spine.set_color(frames[i][j])
+          spine.set_linewidth(2)
+    axes[i][0].set_title(text, loc="left", fontsize=7)
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+  plt.close(fig)

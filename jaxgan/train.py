@@ -30,7 +30,7 @@ import orbax.checkpoint as ocp
 from jaxgan import data as data_lib
 from jaxgan import metrics as metrics_lib
 from jaxgan import parallel, plots
-from jaxgan.algos import METHODS, gan, text_encoder, wgan
+from jaxgan.algos import METHODS, gan, stackgan, text_encoder, wgan
 
 
 class TrainingDivergedError(RuntimeError):
@@ -60,23 +60,27 @@ class RunConfig:
     for name in ("steps", "log_every", "sample_every", "checkpoint_every", "devices", "eval_samples"):
       if getattr(self, name) < 1:
         raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}.")
-    if self.method == "text-encoder" and self.devices != 1:
-      raise ValueError("the text encoder trains on one device; drop --devices.")
+    if self.method in ("text-encoder", "stackgan") and self.devices != 1:
+      raise ValueError(f"{self.method} trains on one device; drop --devices.")
 
 
 CONFIG_CLASSES = {"gan": gan.GANConfig, "cgan": gan.GANConfig, "wgan": wgan.WGANConfig,
-                  "text-encoder": text_encoder.TextEncoderConfig}
+                  "text-encoder": text_encoder.TextEncoderConfig, "stackgan": stackgan.StackGANConfig}
 
 
 def default_config(method: str, dataset: data_lib.Dataset, **overrides):
   """The method's preset for the dataset (2-D points: the toy MLPs; images: the paper networks),
   with ``overrides`` applied."""
   shape = dataset.data_shape
+  if method in ("text-encoder", "stackgan") and dataset.train.captions is None:
+    raise ValueError(f"{method} trains on captioned images and {dataset.name} has no captions; use "
+                     "--dataset shapes or folder:ROOT (Reed's CUB / Oxford-102 layout).")
+  if method == "stackgan":
+    encoder_dir = overrides.get("text_encoder", "")
+    stackgan.load_text_encoder(encoder_dir)  # fails here unless it is a trained text encoder
+    emb_dim = load_run_config(encoder_dir)[1].emb_dim
+    return stackgan.StackGANConfig.paper(shape, len(dataset.train), **{"emb_dim": emb_dim, **overrides})
   if method == "text-encoder":
-    if dataset.train.captions is None:
-      raise ValueError(f"the text encoder trains on captioned images and {dataset.name} has no "
-                       "captions; use --dataset shapes or folder:ROOT (Reed's CUB / Oxford-102 "
-                       "layout).")
     base = text_encoder.TextEncoderConfig(data_shape=shape, **overrides)
     # Reed decays the learning rate once per epoch: (training images / classes per batch) steps.
     epoch = max(1, len(dataset.train) // base.classes_per_batch)

@@ -4,6 +4,7 @@ iteration with its inner discriminator/critic loop, batches drawn inside jit) an
 A method that is not an image generator (the text encoder) replaces the loop's defaults with its
 own ``device_data``, ``sample_figure`` and ``evaluate``."""
 
-from jaxgan.algos import cgan, gan, text_encoder, wgan
+from jaxgan.algos import cgan, gan, stackgan, text_encoder, wgan
 
-METHODS = {"gan": gan, "cgan": cgan, "wgan": wgan, "text-encoder": text_encoder}
+METHODS = {"gan": gan, "cgan": cgan, "wgan": wgan, "text-encoder": text_encoder,
+           "stackgan": stackgan}

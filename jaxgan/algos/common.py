@@ -94,12 +94,17 @@ def to_float(x: jax.Array) -> jax.Array:
   return x.astype(jnp.float32)
 
 
+def draw_indices(key, num_examples: int, batch_size: int, axis_name: str | None = None) -> jax.Array:
+  """Indices of ``batch_size`` examples (the global batch) drawn uniformly with replacement;
+  under data parallelism this device's slice of them."""
+  idx = jax.random.randint(key, (batch_size,), 0, num_examples)
+  return _device_slice(idx, batch_size // _num_devices(axis_name), axis_name)
+
+
 def draw_batch(data: dict, key, batch_size: int, axis_name: str | None = None) -> dict:
   """Draws ``batch_size`` examples (the global batch) uniformly with replacement from device-resident
   ``data`` ({'x': ..., optionally 'y': ...}); under data parallelism returns this device's slice."""
-  local_n = batch_size // _num_devices(axis_name)
-  idx = jax.random.randint(key, (batch_size,), 0, data["x"].shape[0])
-  idx = _device_slice(idx, local_n, axis_name)
+  idx = draw_indices(key, data["x"].shape[0], batch_size, axis_name)
   batch = {"x": to_float(data["x"][idx])}
   if "y" in data:
     batch["y"] = data["y"][idx]

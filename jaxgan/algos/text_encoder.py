@@ -213,7 +213,7 @@ def evaluate(state: TextEncoderState, dataset) -> dict:
 
 def sample_figure(state: TextEncoderState, dataset, path: str, queries: int = 6, top: int = 8) -> None:
   """Retrieval on the test classes: each row is one caption (of a different class) and the
-  ``top`` test images its embedding scores highest, a green frame where the class matches."""
+  ``top`` test images its embedding scores highest, framed green where the class matches."""
   from jaxgan import plots
 
   split = dataset.test
@@ -221,18 +221,7 @@ def sample_figure(state: TextEncoderState, dataset, path: str, queries: int = 6,
   first = [int(np.nonzero(split.y == c)[0][0]) for c in classes]
   texts = [split.captions[i, 0] for i in first]
   scores = embed_text(state, encode(state, texts)) @ embed_images(state, split.x).T
-  plt = plots._pyplot()
-  fig, axes = plt.subplots(len(texts), top, figsize=(1.3 * top, 1.55 * len(texts)), squeeze=False)
-  for row, (text, c, s) in enumerate(zip(texts, classes, scores)):
-    for col, idx in enumerate(np.argsort(-s)[:top]):
-      ax = axes[row][col]
-      ax.imshow(split.x[idx])
-      ax.set_xticks([])
-      ax.set_yticks([])
-      for spine in ax.spines.values():
-        spine.set_color("tab:green" if split.y[idx] == c else "tab:red")
-        spine.set_linewidth(2)
-    axes[row][0].set_title(text, loc="left", fontsize=7)
-  fig.tight_layout()
-  fig.savefig(path, dpi=100)
-  plt.close(fig)
+  ranked = [np.argsort(-s)[:top] for s in scores]
+  plots.captioned_rows([split.x[r] for r in ranked], texts, path,
+                       [["tab:green" if split.y[j] == c else "tab:red" for j in r]
+                        for r, c in zip(ranked, classes)])

@@ -1,0 +1,106 @@
+"""StackGAN (Zhang et al. ICCV 2017) networks: conditioning augmentation and the Stage-I generator
+and matching-aware discriminator.
+
+Conditioning augmentation (the official TensorFlow code): a fully connected layer with leaky ReLU
+(0.2) maps the text embedding to 2 x ``c_dim`` numbers, the first half mu and the second log sigma;
+c = mu + exp(log sigma) * eps with eps ~ N(0, I).
+
+Stage-I generator (the official PyTorch code's layout): [z, c] -> linear to 4 x 4 x (8 gf), batch
+norm, ReLU -> up-sampling blocks (nearest-neighbour x2, 3x3 convolution, batch norm, ReLU) halving
+the width each time until the image side -> 3x3 convolution to RGB, tanh. No transposed
+convolution, so no slow strided-transpose gradient on CPU.
+
+Stage-I discriminator: 4x4 stride-2 convolutions (df, 2 df, 4 df, 8 df; batch norm from the second;
+leaky ReLU 0.2) down to 4x4; the text embedding compressed by a linear layer with leaky ReLU to
+``e_dim`` (128), replicated over the 4x4 grid and concatenated; a 3x3 convolution to 8 df with
+batch norm and leaky ReLU; a 4x4 VALID convolution to one logit. The discriminator compresses the
+embedding itself (the TensorFlow code), so it does not depend on the generator's parameters.
+"""
+
+import jax
+import jax.numpy as jnp
+from flax import linen as nn
+
+from jaxgan.nets.conv import Conv
+from jaxgan.nets.layers import batch_norm
+
+_W = nn.initializers.normal(0.02)
+
+
+def _bn_scale(key, shape, dtype=jnp.float32):
+  return 1.0 + 0.02 * jax.random.normal(key, shape, dtype)
+
+
+def check_stackgan_shape(shape: tuple[int, ...]) -> None:
+  if len(shape) != 3 or shape[0] != shape[1] or shape[0] not in (32, 64, 128, 256):
+    raise ValueError(f"StackGAN images are square with side 32, 64 (Stage-I) or 128, 256 "
+                     f"(Stage-II), got {shape}.")
+
+
+class ConditioningAugmentation(nn.Module):
+  """Text embedding [B, T] -> (mu, log_sigma), each [B, c_dim]."""
+
+  c_dim: int = 128
+
+  @nn.compact
+  def __call__(self, embedding):
+    h = nn.leaky_relu(nn.Dense(2 * self.c_dim, kernel_init=_W)(embedding), 0.2)
+    return h[:, :self.c_dim], h[:, self.c_dim:]
+
+
+def reparameterize(key, mu, log_sigma):
+  """c = mu + exp(log sigma) * eps, eps ~ N(0, I)."""
+  return mu + jnp.exp(log_sigma) * jax.random.normal(key, mu.shape, mu.dtype)
+
+
+def upsample_nearest(x):
+  return jnp.repeat(jnp.repeat(x, 2, axis=1), 2, axis=2)
+
+
+class StageIGenerator(nn.Module):
+  """(z [B, z_dim], text embedding [B, T]) -> (images [B, S, S, 3] in [-1, 1], mu, log_sigma);
+  the conditioning noise comes from the ``'ca'`` rng stream (evaluation: ``sample=False`` takes c =
+  mu)."""
+
+  image_size: int = 64
+  gf_dim: int = 128
+  c_dim: int = 128
+  axis_name: str | None = None
+
+  @nn.compact
+  def __call__(self, z, embedding, train: bool = True, sample: bool = True):
+    mu, log_sigma = ConditioningAugmentation(self.c_dim)(embedding)
+    c = reparameterize(self.make_rng("ca"), mu, log_sigma) if sample else mu
+    bn = lambda: batch_norm(True, train, self.axis_name, _bn_scale)
+    feats = 8 * self.gf_dim
+    h = nn.Dense(4 * 4 * feats, use_bias=False, kernel_init=_W)(jnp.concatenate([z, c], -1))
+    h = nn.relu(bn()(h.reshape(z.shape[0], 4, 4, feats)))
+    while h.shape[1] < self.image_size:
+      feats //= 2
+      h = Conv(feats, 3, padding=1, use_bias=False, kernel_init=_W)(upsample_nearest(h))
+      h = nn.relu(bn()(h))
+    image = jnp.tanh(Conv(3, 3, padding=1, use_bias=False, kernel_init=_W)(h))
+    return image, mu, log_sigma
+
+
+class StageIDiscriminator(nn.Module):
+  """(images [B, S, S, 3], text embedding [B, T]) -> logits [B] of "real image matching its text"."""
+
+  df_dim: int = 64
+  e_dim: int = 128
+  axis_name: str | None = None
+
+  @nn.compact
+  def __call__(self, x, embedding, train: bool = True):
+    bn = lambda: batch_norm(True, train, self.axis_name, _bn_scale)
+    conv = lambda f: Conv(f, 4, stride=2, padding=1, use_bias=False, kernel_init=_W)
+    h = nn.leaky_relu(conv(self.df_dim)(x), 0.2)
+    feats = self.df_dim
+    while h.shape[1] > 4:
+      feats *= 2
+      h = nn.leaky_relu(bn()(conv(feats)(h)), 0.2)
+    e = nn.leaky_relu(nn.Dense(self.e_dim, kernel_init=_W)(embedding), 0.2)
+    e = jnp.broadcast_to(e[:, None, None, :], (x.shape[0], 4, 4, self.e_dim))
+    h = jnp.concatenate([h, e], -1)
+    h = nn.leaky_relu(bn()(Conv(8 * self.df_dim, 3, padding=1, use_bias=False, kernel_init=_W)(h)), 0.2)
+    return Conv(1, 4, use_bias=False, kernel_init=_W)(h).reshape(x.shape[0])

@@ -1,0 +1,137 @@
+"""StackGAN Stage-I: conditioning augmentation, the matching-aware game, the command line."""
+
+import json
+import math
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxgan import cli, losses
+from jaxgan.algos import stackgan as sg
+from jaxgan.nets import stackgan as nets
+
+
+def test_conditioning_kl_hand_computed():
+  """mu = (0, 1), sigma = (1, 2): per dimension -log sigma + (sigma^2 + mu^2 - 1) / 2 = 0 and
+  2 - log 2; the mean over dimensions (and the batch)."""
+  mu, log_sigma = jnp.array([[0.0, 1.0]]), jnp.array([[0.0, math.log(2.0)]])
+  np.testing.assert_allclose(losses.conditioning_kl(mu, log_sigma), (2.0 - math.log(2.0)) / 2,
+                             rtol=1e-6)
+  # The closed-form KL of N(mu, sigma^2) from N(0, 1): 0.5 (sigma^2 + mu^2 - 1 - log sigma^2).
+  mu, log_sigma = jax.random.normal(jax.random.key(0), (2, 4, 8))
+  sigma2 = jnp.exp(2 * log_sigma)
+  np.testing.assert_allclose(losses.conditioning_kl(mu, log_sigma),
+                             jnp.mean(0.5 * (sigma2 + mu ** 2 - 1 - jnp.log(sigma2))), rtol=1e-5)
+
+
+def test_reparameterization_statistics():
+  mu, log_sigma = jnp.array([0.5, -1.0, 2.0]), jnp.array([0.0, math.log(0.5), math.log(2.0)])
+  c = jax.vmap(lambda k: nets.reparameterize(k, mu, log_sigma))(
+      jax.random.split(jax.random.key(0), 100_000))
+  np.testing.assert_allclose(c.mean(0), mu, atol=0.02)
+  np.testing.assert_allclose(c.std(0), jnp.exp(log_sigma), rtol=0.02)
+
+
+def test_matching_aware_loss_hand_computed():
+  """Logits 0 everywhere: every term is log 2, so real + (wrong + fake) / 2 = 2 log 2; a
+  discriminator that is right about all three pays almost nothing."""
+  zero = jnp.zeros(3)
+  np.testing.assert_allclose(losses.matching_aware_discriminator_loss(zero, zero, zero),
+                             2 * math.log(2.0), rtol=1e-6)
+  big = jnp.full(3, 30.0)
+  assert losses.matching_aware_discriminator_loss(big, -big, -big) < 1e-6
+
+
+@pytest.mark.parametrize("size", [32, 64])
+def test_stage1_networks_shapes(size):
+  """Shapes through both networks at each Stage-I resolution (traced, not run)."""
+  config = sg.StackGANConfig(data_shape=(size, size, 3), emb_dim=24)
+  state = jax.eval_shape(lambda k: sg.init(k, config), jax.random.key(0))
+  emb = jax.ShapeDtypeStruct((5, 24), jnp.float32)
+  images = jax.eval_shape(lambda s, e: sg.generate(s, jax.random.key(2), e), state, emb)
+  assert images.shape == (5, size, size, 3)
+  g, d = sg.networks(config)
+  variables = lambda p: {"params": p.params, "batch_stats": p.batch_stats}
+  logits = jax.eval_shape(lambda p, x, e: d.apply(variables(p), x, e, train=False),
+                          state.discriminator, images, emb)
+  assert logits.shape == (5,)
+  _, mu, log_sigma = jax.eval_shape(
+      lambda p, e: g.apply(variables(p), jnp.zeros((5, 100)), e, train=False, sample=False),
+      state.generator, emb)
+  assert mu.shape == log_sigma.shape == (5, 128)
+  assert state.generator.params["Dense_0"]["kernel"].shape == (228, 4 * 4 * 8 * 128)
+
+
+def test_bad_stackgan_configs():
+  with pytest.raises(ValueError, match="Stage-I generates 32x32 or 64x64"):
+    sg.StackGANConfig(data_shape=(128, 128, 3))
+  with pytest.raises(ValueError, match="side 32, 64"):
+    sg.StackGANConfig(data_shape=(48, 48, 3))
+  with pytest.raises(ValueError, match="kl_weight"):
+    sg.StackGANConfig(kl_weight=-1.0)
+
+
+def _data(n=40, size=32, emb_dim=16):
+  """Random images whose ten caption embeddings sit close to one vector per image."""
+  rng = np.random.default_rng(0)
+  base = rng.normal(size=(n, 1, emb_dim))
+  return {"x": jnp.asarray(rng.integers(0, 256, (n, size, size, 3)), jnp.uint8),
+          "emb": jnp.asarray(base + 0.1 * rng.normal(size=(n, 10, emb_dim)), jnp.float32)}
+
+
+def test_train_step_is_reproducible_and_the_discriminator_learns_to_match():
+  """Same key, bitwise-identical parameters. With text embeddings that identify their image, a
+  few steps teach the discriminator to score real matching pairs above mismatched ones."""
+  config = sg.StackGANConfig(data_shape=(32, 32, 3), emb_dim=16, gf_dim=8, df_dim=8, batch_size=16)
+  data = _data()
+  step = jax.jit(sg.train_step)
+
+  def run(key, n):
+    state, gaps = sg.init(key, config), []
+    for i in range(n):
+      state, m = step(state, data, jax.random.fold_in(key, i))
+      gaps.append(float(m["d_real"]) - float(m["d_wrong"]))
+    return state, gaps
+
+  a, _ = run(jax.random.key(0), 3)
+  b, _ = run(jax.random.key(0), 3)
+  chex.assert_trees_all_equal(a.generator.params, b.generator.params)
+  chex.assert_trees_all_equal(a.discriminator.params, b.discriminator.params)
+  _, gaps = run(jax.random.key(0), 60)
+  # D(real image, its text) - D(real image, another's text): near 0 at first, then growing.
+  assert np.mean(gaps[-10:]) > 0.1 and np.mean(gaps[-10:]) > 3 * abs(np.mean(gaps[:10]))
+
+
+def test_cli_stage1_on_shapes_with_a_text_encoder(tmp_path, capsys):
+  enc, out = str(tmp_path / "enc"), str(tmp_path / "s1")
+  assert cli.main(["train", "text-encoder", "--dataset", "shapes", "--image-size", "32",
+                   "--steps", "4", "--log-every", "2", "--classes-per-batch", "4",
+                   "--captions-per-class", "1", "--emb-dim", "16", "--max-length", "110",
+                   "--no-eval", "--out", enc, "--no-progress"]) == 0
+  assert cli.main(["train", "stackgan", "--stage", "1", "--dataset", "shapes", "--image-size", "32",
+                   "--text-encoder", enc, "--steps", "4", "--log-every", "2", "--batch-size", "8",
+                   "--gf-dim", "8", "--df-dim", "8", "--out", out, "--no-progress"]) == 0
+  config = json.load(open(f"{out}/config.json"))["algo"]
+  assert config["emb_dim"] == 16 and config["kl_weight"] == 2.0 and config["lr_halve_every"] > 0
+  result = json.load(open(f"{out}/eval.json"))
+  assert 0.0 <= result["test_class_match_generated"] <= 1.0
+  assert (tmp_path / "s1" / "samples.png").exists()
+  capsys.readouterr()
+  assert cli.main(["sample", out, "--caption", "a large red circle in the centre", "--n", "4",
+                   "--out", str(tmp_path / "red.png")]) == 0
+  assert cli.main(["sample", out, "--interpolate", "a small blue square", "a big yellow circle",
+                   "--steps", "5", "--out", str(tmp_path / "strip.png")]) == 0
+  assert (tmp_path / "red.png").exists() and (tmp_path / "strip.png").exists()
+  capsys.readouterr()
+  assert cli.main(["sample", out, "--caption", "a red circle é", "--out", str(tmp_path / "x.png")]) == 2
+  assert "outside the text encoder's alphabet" in capsys.readouterr().err
+  assert cli.main(["train", "stackgan", "--dataset", "shapes", "--out", str(tmp_path / "no"),
+                   "--no-progress"]) == 2
+  assert "--text-encoder DIR" in capsys.readouterr().err
+  assert cli.main(["train", "stackgan", "--dataset", "shapes", "--text-encoder", out,
+                   "--out", str(tmp_path / "no"), "--no-progress"]) == 2
+  assert "not a text encoder" in capsys.readouterr().err
+  assert not (tmp_path / "no").exists()
