@@ -22,6 +22,8 @@ _OVERRIDES = {
     "batch_size": (("batch_size",), ("gan", "cgan", "wgan", "stackgan")),
     "lr": (("learning_rate",), ("gan", "cgan", "wgan", "text-encoder", "stackgan")),
     "text_encoder": (("text_encoder",), ("stackgan",)),
+    "stage": (("stage",), ("stackgan",)),
+    "stage1": (("stage1",), ("stackgan",)),
     "kl_weight": (("kl_weight",), ("stackgan",)),
     "z_dim": (("z_dim",), ("gan", "cgan", "wgan", "stackgan")),
     "gf_dim": (("gf_dim",), ("stackgan",)),
@@ -85,7 +87,9 @@ def _add_train(sub) -> None:
   g.add_argument("--image-size", type=int, default=None,
                  help="resize images (digits: 8, 16, 32, 64; shapes: 32, 64, 128, 256)")
   g.add_argument("--data-dir", default=None, help="tensorflow-datasets data directory")
-  g.add_argument("--max-examples", type=int, default=None, help="read at most this many tfds examples")
+  g.add_argument("--max-examples", type=int, default=None,
+                 help="read at most this many tfds examples (shapes: images per class, default 60; "
+                      "folder: images per class)")
   g = p.add_argument_group("method (defaults: the paper presets; see README)")
   g.add_argument("--batch-size", type=int)
   g.add_argument("--lr", type=float, help="learning rate")
@@ -106,8 +110,10 @@ def _add_train(sub) -> None:
   g.add_argument("--captions-per-class", type=int, help="text-encoder: captions averaged per class")
   g.add_argument("--emb-dim", type=int, help="text-encoder: embedding size (1024)")
   g.add_argument("--max-length", type=int, help="text-encoder: characters per caption (201)")
-  g.add_argument("--stage", type=int, choices=(1,), default=None,
-                 help="stackgan: the stage to train (Stage-I: 32x32 or 64x64 from text)")
+  g.add_argument("--stage", type=int, choices=(1, 2), default=None,
+                 help="stackgan: 1 (32x32 or 64x64 from text) or 2 (4x that, refining a trained "
+                      "Stage-I given by --stage1; train it at --image-size 4x Stage-I's)")
+  g.add_argument("--stage1", help="stackgan --stage 2: run directory of the trained Stage-I")
   g.add_argument("--text-encoder", help="stackgan: run directory of a trained text encoder")
   g.add_argument("--kl-weight", type=float, help="stackgan: lambda of the conditioning KL (2.0)")
   g.add_argument("--gf-dim", type=int, help="stackgan: generator width (the 4x4 layer has 8x)")
@@ -134,8 +140,6 @@ def _train(args) -> int:
       checkpoint_every=args.checkpoint_every, devices=args.devices, evaluate=not args.no_eval,
       eval_samples=args.eval_samples)
   overrides = _overrides(args)
-  if args.stage is not None and args.method != "stackgan":
-    raise ValueError("--stage applies to stackgan.")
   if args.resume and overrides:
     raise ValueError("--resume continues a run with its saved config; drop the method flags "
                      f"({', '.join(overrides)}) or start a new run in another --out.")

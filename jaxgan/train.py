@@ -76,9 +76,18 @@ def default_config(method: str, dataset: data_lib.Dataset, **overrides):
     raise ValueError(f"{method} trains on captioned images and {dataset.name} has no captions; use "
                      "--dataset shapes or folder:ROOT (Reed's CUB / Oxford-102 layout).")
   if method == "stackgan":
-    encoder_dir = overrides.get("text_encoder", "")
-    stackgan.load_text_encoder(encoder_dir)  # fails here unless it is a trained text encoder
-    emb_dim = load_run_config(encoder_dir)[1].emb_dim
+    if overrides.get("stage", 1) == 2:  # the text encoder and embedding size are Stage-I's
+      if overrides.get("text_encoder"):
+        raise ValueError("Stage-II uses its Stage-I run's text encoder; drop --text-encoder.")
+      if not overrides.get("stage1"):
+        raise ValueError("Stage-II refines a trained Stage-I: pass --stage1 DIR.")
+      stage1 = stackgan.load_stage1(overrides["stage1"]).config
+      if shape[0] != 4 * stage1.data_shape[0]:
+        raise ValueError(f"Stage-II refines the {stage1.data_shape[0]} px Stage-I images 4x: pass "
+                         f"--image-size {4 * stage1.data_shape[0]}.")
+      overrides = {"text_encoder": stage1.text_encoder, **overrides}
+    stackgan.load_text_encoder(overrides.get("text_encoder", ""))  # fails unless one is trained
+    emb_dim = load_run_config(overrides["text_encoder"])[1].emb_dim
     return stackgan.StackGANConfig.paper(shape, len(dataset.train), **{"emb_dim": emb_dim, **overrides})
   if method == "text-encoder":
     base = text_encoder.TextEncoderConfig(data_shape=shape, **overrides)
@@ -159,7 +168,8 @@ def checkpoint_manager(out: str, keep: int) -> ocp.CheckpointManager:
 def restore_state(out: str, step: int | None = None):
   """The run's state from its latest (or ``step``'s) checkpoint, with its configs."""
   run, config = load_run_config(out)
-  template = METHODS[run.method].init(keys(run.seed)[0], config)
+  # Shapes only: nothing is allocated or compiled for the template.
+  template = jax.eval_shape(lambda k: METHODS[run.method].init(k, config), keys(run.seed)[0])
   with checkpoint_manager(out, run.keep_checkpoints) as mngr:
     step = mngr.latest_step() if step is None else step
     if step is None:
@@ -264,7 +274,7 @@ def train(run: RunConfig | None, config=None, out: str = "runs/default", resume:
 
   os.makedirs(os.path.join(out, "samples"), exist_ok=True)
   save_run_config(out, run, config)
-  state = algo.init(init_key, config)
+  state = jax.jit(algo.init, static_argnums=1)(init_key, config)  # one compilation, not one per op
   mngr = checkpoint_manager(out, run.keep_checkpoints)
   if resume and mngr.latest_step() is not None:
     state = mngr.restore(mngr.latest_step(), args=ocp.args.StandardRestore(state))

@@ -107,11 +107,11 @@ def test_train_step_is_reproducible_and_the_discriminator_learns_to_match():
 
 def test_cli_stage1_on_shapes_with_a_text_encoder(tmp_path, capsys):
   enc, out = str(tmp_path / "enc"), str(tmp_path / "s1")
-  assert cli.main(["train", "text-encoder", "--dataset", "shapes", "--image-size", "32",
+  assert cli.main(["train", "text-encoder", "--dataset", "shapes", "--max-examples", "3", "--image-size", "32",
                    "--steps", "4", "--log-every", "2", "--classes-per-batch", "4",
                    "--captions-per-class", "1", "--emb-dim", "16", "--max-length", "110",
                    "--no-eval", "--out", enc, "--no-progress"]) == 0
-  assert cli.main(["train", "stackgan", "--stage", "1", "--dataset", "shapes", "--image-size", "32",
+  assert cli.main(["train", "stackgan", "--stage", "1", "--dataset", "shapes", "--max-examples", "3", "--image-size", "32",
                    "--text-encoder", enc, "--steps", "4", "--log-every", "2", "--batch-size", "8",
                    "--gf-dim", "8", "--df-dim", "8", "--out", out, "--no-progress"]) == 0
   config = json.load(open(f"{out}/config.json"))["algo"]
@@ -135,3 +135,19 @@ def test_cli_stage1_on_shapes_with_a_text_encoder(tmp_path, capsys):
                    "--out", str(tmp_path / "no"), "--no-progress"]) == 2
   assert "not a text encoder" in capsys.readouterr().err
   assert not (tmp_path / "no").exists()
+
+  # Stage-II at 4x, refining the fixed Stage-I.
+  s2 = str(tmp_path / "s2")
+  assert cli.main(["train", "stackgan", "--stage", "2", "--stage1", out, "--dataset", "shapes",
+                   "--image-size", "64", "--out", s2, "--no-progress"]) == 2
+  assert "--image-size 128" in capsys.readouterr().err
+  assert cli.main(["train", "stackgan", "--stage", "2", "--stage1", out, "--dataset", "shapes",
+                   "--image-size", "128", "--steps", "2", "--log-every", "1", "--batch-size", "4",
+                   "--gf-dim", "8", "--df-dim", "4", "--out", s2, "--no-progress"]) == 0
+  config = json.load(open(f"{s2}/config.json"))["algo"]
+  assert config["stage"] == 2 and config["text_encoder"] == enc and config["data_shape"] == [128, 128, 3]
+  assert 0.0 <= json.load(open(f"{s2}/eval.json"))["test_class_match_generated"] <= 1.0
+  assert cli.main(["sample", s2, "--caption", "a small green cross at the top", "--n", "2",
+                   "--out", str(tmp_path / "green.png")]) == 0
+  from PIL import Image
+  assert Image.open(tmp_path / "green.png").size[0] >= 2 * 128

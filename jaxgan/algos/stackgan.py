@@ -1,5 +1,8 @@
-"""StackGAN (Zhang et al. ICCV 2017), Stage-I: text embedding -> conditioning augmentation ->
-a low-resolution image, against a matching-aware discriminator.
+"""StackGAN (Zhang et al. ICCV 2017). Stage-I: text embedding -> conditioning augmentation -> a
+low-resolution image, against a matching-aware discriminator. Stage-II (``stage=2``): the trained
+Stage-I generator, fixed (evaluation mode), draws a low-resolution image; a second generator with
+its own conditioning augmentation refines it to 4x the side, against a matching-aware
+discriminator at that resolution.
 
     state = init(key, config)
     data = device_data(dataset.train, config)         # images + every caption's text embedding
@@ -13,7 +16,7 @@ directory named by ``config.text_encoder``), computed once for every caption; a 
 embedding is the mean of ``captions_per_image`` of its captions' embeddings (the TensorFlow code
 averages 4). Paper preset (the official code, birds): z 100, c 128, Adam 2e-4 with beta1 0.5 for
 both players, batch 64, the KL term weighted 2.0 (the TensorFlow code; the PyTorch code uses 1.0)
-and the learning rate halved every 50 epochs of the 600.
+and the learning rate halved every 50 epochs of the 600 (Stage-II: every 100).
 """
 
 import dataclasses
@@ -29,12 +32,16 @@ from flax import struct
 from jaxgan import losses
 from jaxgan.algos import common
 from jaxgan.algos.common import Player
-from jaxgan.nets.stackgan import StageIDiscriminator, StageIGenerator, check_stackgan_shape
+from jaxgan.nets.stackgan import (MatchingAwareDiscriminator, StageIGenerator, StageIIGenerator,
+                                  check_stackgan_shape)
 
 
 @dataclasses.dataclass(frozen=True)
 class StackGANConfig:
   data_shape: tuple[int, ...] = (64, 64, 3)
+  stage: int = 1
+  stage1: str = ""                # Stage-II: run directory of the trained Stage-I
+  res_blocks: int = 4             # Stage-II generator's residual blocks
   text_encoder: str = ""          # run directory of the text encoder whose embeddings condition
   emb_dim: int = 1024             # size of the text embedding (the text encoder's)
   z_dim: int = 100
@@ -51,9 +58,17 @@ class StackGANConfig:
 
   def __post_init__(self):
     check_stackgan_shape(self.data_shape)
-    if self.data_shape[0] > 64:
+    if self.stage not in (1, 2):
+      raise ValueError(f"stage must be 1 or 2, got {self.stage}.")
+    if self.stage == 1 and self.data_shape[0] > 64:
       raise ValueError(f"Stage-I generates 32x32 or 64x64 images, got {self.data_shape[0]}; "
                        "Stage-II up-samples 4x.")
+    if self.stage == 2 and self.data_shape[0] < 128:
+      raise ValueError(f"Stage-II generates 4x the Stage-I side (128 or 256), got {self.data_shape[0]}.")
+    if self.stage == 2 and not self.stage1:
+      raise ValueError("Stage-II refines a trained Stage-I: pass --stage1 DIR.")
+    if self.res_blocks < 0:
+      raise ValueError(f"res_blocks must be >= 0, got {self.res_blocks}.")
     for name in ("emb_dim", "z_dim", "c_dim", "gf_dim", "df_dim", "e_dim", "batch_size",
                  "captions_per_image"):
       common.check_positive(name, getattr(self, name))
@@ -67,9 +82,10 @@ class StackGANConfig:
 
   @classmethod
   def paper(cls, data_shape=(64, 64, 3), examples: int = 8855, **kw) -> "StackGANConfig":
-    """The official birds settings; the learning rate halves every 50 epochs of ``examples``."""
-    batch = kw.get("batch_size", 64)
-    return cls(data_shape=data_shape, lr_halve_every=max(1, 50 * examples // batch), **kw)
+    """The official birds settings; the learning rate halves every 50 epochs of ``examples``
+    (Stage-II: every 100)."""
+    batch, epochs = kw.get("batch_size", 64), 100 if kw.get("stage", 1) == 2 else 50
+    return cls(data_shape=data_shape, lr_halve_every=max(1, epochs * examples // batch), **kw)
 
 
 @struct.dataclass
@@ -77,12 +93,37 @@ class StackGANState:
   step: jax.Array
   generator: Player
   discriminator: Player
+  stage1: Any     # Stage-II: the fixed Stage-I generator's variables; None at Stage-I
   config: StackGANConfig = struct.field(pytree_node=False)
 
 
 def networks(config: StackGANConfig, axis_name: str | None = None):
-  return (StageIGenerator(config.data_shape[0], config.gf_dim, config.c_dim, axis_name),
-          StageIDiscriminator(config.df_dim, config.e_dim, axis_name))
+  """(generator, discriminator) of the config's stage."""
+  if config.stage == 1:
+    generator = StageIGenerator(config.data_shape[0], config.gf_dim, config.c_dim, axis_name)
+  else:
+    generator = StageIIGenerator(config.gf_dim, config.c_dim, config.res_blocks, axis_name)
+  return generator, MatchingAwareDiscriminator(config.df_dim, config.e_dim, axis_name)
+
+
+@functools.cache
+def load_stage1(path: str) -> "StackGANState":
+  """The trained Stage-I state of the run directory ``path``."""
+  from jaxgan import train as train_lib  # the loop imports this module
+
+  run, config = train_lib.load_run_config(path)
+  if run.method != "stackgan" or config.stage != 1:
+    raise ValueError(f"{path} is not a StackGAN Stage-I run.")
+  return train_lib.restore_state(path)[2]
+
+
+def _stage1_images(state: "StackGANState", z, emb, key, sample: bool = True):
+  """The fixed Stage-I generator's images (evaluation mode), no gradient."""
+  s1 = load_stage1(state.config.stage1)
+  generator, _ = networks(s1.config)
+  images, _, _ = generator.apply(state.stage1, z, emb, train=False, sample=sample,
+                                 rngs={"ca": key})
+  return jax.lax.stop_gradient(images)
 
 
 def optimizer(config: StackGANConfig) -> optax.GradientTransformation:
@@ -93,14 +134,37 @@ def optimizer(config: StackGANConfig) -> optax.GradientTransformation:
 
 
 def init(key, config: StackGANConfig) -> StackGANState:
+  """Fresh players; Stage-II also loads the trained Stage-I generator (``config.stage1``)."""
   generator, discriminator = networks(config)
   k_g, k_d, k_ca = jax.random.split(key, 3)
-  z, e = jnp.zeros((2, config.z_dim)), jnp.zeros((2, config.emb_dim))
-  g_vars = generator.init({"params": k_g, "ca": k_ca}, z, e, train=False)
+  e = jnp.zeros((2, config.emb_dim))
+  stage1 = None
+  if config.stage == 1:
+    g_input = jnp.zeros((2, config.z_dim))
+  else:
+    s1 = load_stage1(config.stage1)
+    if s1.config.data_shape[0] * 4 != config.data_shape[0] or s1.config.emb_dim != config.emb_dim:
+      raise ValueError(f"Stage-II at {config.data_shape[0]} px refines {s1.config.data_shape[0]} px "
+                       f"Stage-I images 4x: train it at --image-size {4 * s1.config.data_shape[0]}.")
+    stage1 = {"params": s1.generator.params, "batch_stats": s1.generator.batch_stats}
+    side = s1.config.data_shape[0]
+    g_input = jnp.zeros((2, side, side, 3))
+  g_vars = generator.init({"params": k_g, "ca": k_ca}, g_input, e, train=False)
   d_vars = discriminator.init(k_d, jnp.zeros((2, *config.data_shape)), e, train=False)
   tx = optimizer(config)
   player = lambda v: Player(v["params"], v.get("batch_stats", {}), tx.init(v["params"]))
-  return StackGANState(jnp.zeros((), jnp.int32), player(g_vars), player(d_vars), config)
+  return StackGANState(jnp.zeros((), jnp.int32), player(g_vars), player(d_vars), stage1, config)
+
+
+def _fake(state: StackGANState, z, emb, key, params=None):
+  """((images, mu, log_sigma), generator batch statistics) in training mode; Stage-II refines the
+  fixed Stage-I generator's image of the same z and text."""
+  generator, _ = networks(state.config)
+  if state.config.stage == 1:
+    return _apply(generator, state.generator, z, emb, key=key, params=params)
+  k1, k2 = jax.random.split(key)
+  return _apply(generator, state.generator, _stage1_images(state, z, emb, k1), emb, key=k2,
+                params=params)
 
 
 def _apply(module, player: Player, *inputs, key=None, params=None, batch_stats=None, **kw):
@@ -116,11 +180,11 @@ def discriminator_step(state: StackGANState, batch: dict, key, axis_name: str | 
   """One Adam step on real + (mismatched + fake) / 2. ``batch``: images ``x`` in [-1, 1] and
   their text embeddings ``emb``; the mismatched pairs put each image with the next one's text."""
   c = state.config
-  generator, discriminator = networks(c, axis_name)
+  _, discriminator = networks(c, axis_name)
   k_z, k_ca = jax.random.split(key)
   emb = batch["emb"]
   z = common.sample_noise(k_z, emb.shape[0], c.z_dim, "normal", axis_name)
-  (fake, _, _), _ = _apply(generator, state.generator, z, emb, key=k_ca)
+  (fake, _, _), _ = _fake(state, z, emb, k_ca)
   fake = jax.lax.stop_gradient(fake)
   d = state.discriminator
 
@@ -143,14 +207,13 @@ def discriminator_step(state: StackGANState, batch: dict, key, axis_name: str | 
 def generator_step(state: StackGANState, batch: dict, key, axis_name: str | None = None):
   """One Adam step on -log D(G(z, c), text) + lambda KL(N(mu, sigma^2) || N(0, I))."""
   c = state.config
-  generator, discriminator = networks(c, axis_name)
+  _, discriminator = networks(c, axis_name)
   k_z, k_ca = jax.random.split(key)
   emb = batch["emb"]
   z = common.sample_noise(k_z, emb.shape[0], c.z_dim, "normal", axis_name)
 
   def loss_fn(params):
-    (fake, mu, log_sigma), stats = _apply(generator, state.generator, z, emb, key=k_ca,
-                                          params=params)
+    (fake, mu, log_sigma), stats = _fake(state, z, emb, k_ca, params)
     logits, _ = _apply(discriminator, state.discriminator, fake, emb)
     adversarial = losses.generator_loss_non_saturating(logits)
     kl = losses.conditioning_kl(mu, log_sigma)
@@ -188,11 +251,12 @@ def generate(state: StackGANState, key, embeddings, sample_condition: bool = Tru
   noise vector and one conditioning draw per row (``sample_condition=False``: c = mu)."""
   c = state.config
   generator, _ = networks(c)
-  k_z, k_ca = jax.random.split(key)
+  k_z, k_ca, k1 = jax.random.split(key, 3)
   z = common.sample_noise(k_z, embeddings.shape[0], c.z_dim, "normal")
+  g_input = z if c.stage == 1 else _stage1_images(state, z, embeddings, k1, sample_condition)
   variables = {"params": state.generator.params, "batch_stats": state.generator.batch_stats}
-  images, _, _ = generator.apply(variables, z, embeddings, train=False, sample=sample_condition,
-                                 rngs={"ca": k_ca})
+  images, _, _ = generator.apply(variables, g_input, embeddings, train=False,
+                                 sample=sample_condition, rngs={"ca": k_ca})
   return images
 
 
@@ -247,8 +311,11 @@ def class_match_accuracy(state: StackGANState, split, key, per_image: int = 1) -
   classes, class_text = retrieval.class_means(emb.mean(1), split.y)
   images = np.concatenate([np.asarray(_generate(state, jax.random.fold_in(key, i), emb[:, i], True))
                            for i in range(per_image)])
-  fake = text_encoder.embed_images(encoder, ((images + 1.0) * 127.5).round().astype(np.uint8))
-  real = text_encoder.embed_images(encoder, split.x)
+  side = encoder.config.data_shape[0]  # the image encoder's resolution
+  to_uint8 = lambda x: np.asarray(jax.image.resize(jnp.asarray(x, jnp.float32), (len(x), side, side, 3),
+                                                   "linear").round().clip(0, 255).astype(jnp.uint8))
+  fake = text_encoder.embed_images(encoder, to_uint8((images + 1.0) * 127.5))
+  real = text_encoder.embed_images(encoder, to_uint8(split.x))
   labels = np.tile(split.y, per_image)
   return {"class_match_generated": retrieval.zero_shot_accuracy(fake, labels, class_text, classes),
           "class_match_real": retrieval.zero_shot_accuracy(real, split.y, class_text, classes)}
@@ -287,6 +354,7 @@ def interpolate(state: StackGANState, text_a: str, text_b: str, steps: int = 8, 
   alphas = np.linspace(0.0, 1.0, steps)[:, None]
   emb = jnp.asarray((1 - alphas) * e_a + alphas * e_b)
   z = jnp.broadcast_to(jax.random.normal(key, (1, c.z_dim)), (steps, c.z_dim))
+  g_input = z if c.stage == 1 else _stage1_images(state, z, emb, key, sample=False)
   variables = {"params": state.generator.params, "batch_stats": state.generator.batch_stats}
-  images, _, _ = generator.apply(variables, z, emb, train=False, sample=False)
+  images, _, _ = generator.apply(variables, g_input, emb, train=False, sample=False)
   return np.asarray(images)

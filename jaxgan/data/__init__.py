@@ -22,8 +22,8 @@ def load(name: str, image_size: int | None = None, data_dir: str | None = None,
     if image_size is not None:
       raise ValueError(f"{name} is a 2-D point dataset; --image-size does not apply.")
     return load_mixture(name)
-  if name == "shapes":
-    return load_shapes(64 if image_size is None else image_size)
+  if name == "shapes":  # max_examples: images per class (default 60)
+    return load_shapes(64 if image_size is None else image_size, per_class=max_examples or 60)
   if name.startswith("folder:") and len(name) > 7:
     return load_folder(name[7:], 64 if image_size is None else image_size,
                        max_per_class=max_examples)

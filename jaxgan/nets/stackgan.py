@@ -1,5 +1,5 @@
-"""StackGAN (Zhang et al. ICCV 2017) networks: conditioning augmentation and the Stage-I generator
-and matching-aware discriminator.
+"""StackGAN (Zhang et al. ICCV 2017) networks: conditioning augmentation, the Stage-I and Stage-II
+generators and the matching-aware discriminator of both stages.
 
 Conditioning augmentation (the official TensorFlow code): a fully connected layer with leaky ReLU
 (0.2) maps the text embedding to 2 x ``c_dim`` numbers, the first half mu and the second log sigma;
@@ -10,7 +10,7 @@ norm, ReLU -> up-sampling blocks (nearest-neighbour x2, 3x3 convolution, batch n
 the width each time until the image side -> 3x3 convolution to RGB, tanh. No transposed
 convolution, so no slow strided-transpose gradient on CPU.
 
-Stage-I discriminator: 4x4 stride-2 convolutions (df, 2 df, 4 df, 8 df; batch norm from the second;
+Discriminator: 4x4 stride-2 convolutions (df, 2 df, 4 df, 8 df, ...; batch norm from the second;
 leaky ReLU 0.2) down to 4x4; the text embedding compressed by a linear layer with leaky ReLU to
 ``e_dim`` (128), replicated over the 4x4 grid and concatenated; a 3x3 convolution to 8 df with
 batch norm and leaky ReLU; a 4x4 VALID convolution to one logit. The discriminator compresses the
@@ -83,8 +83,11 @@ class StageIGenerator(nn.Module):
     return image, mu, log_sigma
 
 
-class StageIDiscriminator(nn.Module):
-  """(images [B, S, S, 3], text embedding [B, T]) -> logits [B] of "real image matching its text"."""
+class MatchingAwareDiscriminator(nn.Module):
+  """(images [B, S, S, 3], text embedding [B, T]) -> logits [B] of "real image matching its text",
+  for both stages: 4x4 stride-2 convolutions doubling the width from df down to 4x4 (batch norm
+  from the second), 3x3 convolutions halving it back to 8 df where it went beyond (Stage-II: the
+  official 256x256 discriminator goes to 32 df and back), then the text head."""
 
   df_dim: int = 64
   e_dim: int = 128
@@ -99,8 +102,58 @@ class StageIDiscriminator(nn.Module):
     while h.shape[1] > 4:
       feats *= 2
       h = nn.leaky_relu(bn()(conv(feats)(h)), 0.2)
+    while feats > 8 * self.df_dim:
+      feats //= 2
+      h = nn.leaky_relu(bn()(Conv(feats, 3, padding=1, use_bias=False, kernel_init=_W)(h)), 0.2)
     e = nn.leaky_relu(nn.Dense(self.e_dim, kernel_init=_W)(embedding), 0.2)
     e = jnp.broadcast_to(e[:, None, None, :], (x.shape[0], 4, 4, self.e_dim))
     h = jnp.concatenate([h, e], -1)
     h = nn.leaky_relu(bn()(Conv(8 * self.df_dim, 3, padding=1, use_bias=False, kernel_init=_W)(h)), 0.2)
     return Conv(1, 4, use_bias=False, kernel_init=_W)(h).reshape(x.shape[0])
+
+
+class ResBlock(nn.Module):
+  """x + BN(conv3x3(ReLU(BN(conv3x3(x))))), then ReLU (the official code's residual block)."""
+
+  axis_name: str | None = None
+
+  @nn.compact
+  def __call__(self, x, train: bool = True):
+    feats = x.shape[-1]
+    bn = lambda: batch_norm(True, train, self.axis_name, _bn_scale)
+    h = nn.relu(bn()(Conv(feats, 3, padding=1, use_bias=False, kernel_init=_W)(x)))
+    h = bn()(Conv(feats, 3, padding=1, use_bias=False, kernel_init=_W)(h))
+    return nn.relu(x + h)
+
+
+class StageIIGenerator(nn.Module):
+  """(Stage-I image [B, s, s, 3], text embedding) -> (image [B, 4s, 4s, 3], mu, log_sigma): the
+  Stage-I image encoded to s/4 x s/4 x 4 gf (3x3 convolution, then two 4x4 stride-2 convolutions
+  with batch norm), joined with its own conditioning augmentation's c replicated over that grid (a
+  3x3 convolution to 4 gf), ``res_blocks`` residual blocks, then four up-sampling blocks (2 gf, gf,
+  gf / 2, gf / 4) to 4s and a 3x3 convolution to RGB with tanh."""
+
+  gf_dim: int = 128
+  c_dim: int = 128
+  res_blocks: int = 4
+  axis_name: str | None = None
+
+  @nn.compact
+  def __call__(self, stage1_image, embedding, train: bool = True, sample: bool = True):
+    mu, log_sigma = ConditioningAugmentation(self.c_dim)(embedding)
+    c = reparameterize(self.make_rng("ca"), mu, log_sigma) if sample else mu
+    bn = lambda: batch_norm(True, train, self.axis_name, _bn_scale)
+    g = self.gf_dim
+    h = nn.relu(Conv(g, 3, padding=1, use_bias=False, kernel_init=_W)(stage1_image))
+    for feats in (2 * g, 4 * g):
+      h = nn.relu(bn()(Conv(feats, 4, stride=2, padding=1, use_bias=False, kernel_init=_W)(h)))
+    grid = jnp.broadcast_to(c[:, None, None, :], (*h.shape[:3], self.c_dim))
+    h = nn.relu(bn()(Conv(4 * g, 3, padding=1, use_bias=False, kernel_init=_W)(
+        jnp.concatenate([h, grid], -1))))
+    for _ in range(self.res_blocks):
+      h = ResBlock(self.axis_name)(h, train)
+    for feats in (2 * g, g, g // 2, g // 4):
+      h = Conv(max(feats, 1), 3, padding=1, use_bias=False, kernel_init=_W)(upsample_nearest(h))
+      h = nn.relu(bn()(h))
+    image = jnp.tanh(Conv(3, 3, padding=1, use_bias=False, kernel_init=_W)(h))
+    return image, mu, log_sigma
