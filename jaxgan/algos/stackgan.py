@@ -299,31 +299,44 @@ def _generate(state, key, embeddings, sample_condition):
   return generate(state, key, embeddings, sample_condition)
 
 
-def class_match_accuracy(state: StackGANState, split, key, per_image: int = 1) -> dict:
+def class_match_accuracy(state: StackGANState, split, generated) -> dict:
   """How often an image generated from a held-out caption is assigned that caption's class by the
   text encoder's joint embedding (zero-shot, among the split's classes), against the same for the
-  real images: a text-image consistency score (R-precision-like) in the text encoder's space."""
+  real images: a text-image consistency score (R-precision-like) in the text encoder's space.
+  ``generated``: one image per example of ``split``, in [-1, 1], from its first caption."""
   from jaxgan.algos import text_encoder
   from jaxgan.metrics import retrieval
 
   encoder = load_text_encoder(state.config.text_encoder)
-  emb = embed_captions(state.config, split.captions)                  # [N, K, D]
-  classes, class_text = retrieval.class_means(emb.mean(1), split.y)
-  images = np.concatenate([np.asarray(_generate(state, jax.random.fold_in(key, i), emb[:, i], True))
-                           for i in range(per_image)])
+  classes, class_text = retrieval.class_means(embed_captions(state.config, split.captions).mean(1),
+                                              split.y)
   side = encoder.config.data_shape[0]  # the image encoder's resolution
   to_uint8 = lambda x: np.asarray(jax.image.resize(jnp.asarray(x, jnp.float32), (len(x), side, side, 3),
                                                    "linear").round().clip(0, 255).astype(jnp.uint8))
-  fake = text_encoder.embed_images(encoder, to_uint8((images + 1.0) * 127.5))
+  fake = text_encoder.embed_images(encoder, to_uint8((np.asarray(generated) + 1.0) * 127.5))
   real = text_encoder.embed_images(encoder, to_uint8(split.x))
-  labels = np.tile(split.y, per_image)
-  return {"class_match_generated": retrieval.zero_shot_accuracy(fake, labels, class_text, classes),
+  return {"class_match_generated": retrieval.zero_shot_accuracy(fake, split.y, class_text, classes),
           "class_match_real": retrieval.zero_shot_accuracy(real, split.y, class_text, classes)}
 
 
-def evaluate(state: StackGANState, dataset) -> dict:
-  return {f"test_{k}": v for k, v in class_match_accuracy(state, dataset.test,
-                                                          jax.random.key(0)).items()}
+def evaluate(state: StackGANState, dataset, key=None) -> dict:
+  """On the test split (held-out classes), one image per test image from its first caption:
+  class-match accuracy in the text encoder's space and, on ``shapes``, the attribute accuracy,
+  Fréchet distance and Inception-style score of the attribute classifier."""
+  split = dataset.test
+  key = jax.random.key(0) if key is None else key
+  emb = embed_captions(state.config, split.captions[:, 0])
+  generated = np.concatenate([np.asarray(_generate(state, jax.random.fold_in(key, i),
+                                                   jnp.asarray(emb[i:i + 256]), True))
+                              for i in range(0, len(emb), 256)])
+  out = class_match_accuracy(state, split, generated)
+  if split.attributes is not None:
+    from jaxgan.metrics import attributes
+
+    params, own = attributes.train_attribute_classifier()
+    out.update(attributes.generated_image_metrics(params, generated, split.x, split.attributes))
+    out["attribute_classifier_real_test_mean"] = own["mean"]
+  return {f"test_{k}": v for k, v in out.items()}
 
 
 def sample_figure(state: StackGANState, dataset, path: str, rows: int = 6, per_row: int = 8) -> None:
