@@ -35,7 +35,7 @@ def write(name: str, result: dict, table: list[dict], notes: str = "") -> str:
   result = {"command": f"python {command()}", "machine": machine(), **result, "table": table}
   with open(os.path.join(RESULTS, f"{name}.json"), "w") as f:
     json.dump(result, f, indent=2)
-  cols = list(table[0])
+  cols = list(dict.fromkeys(k for row in table for k in row))  # every row's keys, first seen first
   lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
   lines += ["| " + " | ".join(_fmt(r.get(c)) for c in cols) + " |" for r in table]
   m = result["machine"]
