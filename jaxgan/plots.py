@@ -105,6 +105,7 @@ def captioned_rows(rows: list, captions: list[str], path: str, frames: list | No
           spine.set_color(frames[i][j])
           spine.set_linewidth(2)
     axes[i][0].set_title(text, loc="left", fontsize=7)
-  fig.tight_layout()
+  # Not tight_layout: it shrinks every image to fit the long first-column titles.
+  fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=0.95, wspace=0.05, hspace=0.35)
   fig.savefig(path, dpi=100)
   plt.close(fig)
