@@ -299,17 +299,17 @@ def _generate(state, key, embeddings, sample_condition):
   return generate(state, key, embeddings, sample_condition)
 
 
-def class_match_accuracy(state: StackGANState, split, generated) -> dict:
+def class_match_accuracy(state: StackGANState, split, generated, emb) -> dict:
   """How often an image generated from a held-out caption is assigned that caption's class by the
   text encoder's joint embedding (zero-shot, among the split's classes), against the same for the
   real images: a text-image consistency score (R-precision-like) in the text encoder's space.
-  ``generated``: one image per example of ``split``, in [-1, 1], from its first caption."""
+  ``generated``: one image per example of ``split``, in [-1, 1], from its first caption; ``emb``:
+  the text embeddings of all of ``split``'s captions [N, K, D]."""
   from jaxgan.algos import text_encoder
   from jaxgan.metrics import retrieval
 
   encoder = load_text_encoder(state.config.text_encoder)
-  classes, class_text = retrieval.class_means(embed_captions(state.config, split.captions).mean(1),
-                                              split.y)
+  classes, class_text = retrieval.class_means(emb.mean(1), split.y)
   side = encoder.config.data_shape[0]  # the image encoder's resolution
   to_uint8 = lambda x: np.asarray(jax.image.resize(jnp.asarray(x, jnp.float32), (len(x), side, side, 3),
                                                    "linear").round().clip(0, 255).astype(jnp.uint8))
@@ -325,11 +325,11 @@ def evaluate(state: StackGANState, dataset, key=None) -> dict:
   Fréchet distance and Inception-style score of the attribute classifier."""
   split = dataset.test
   key = jax.random.key(0) if key is None else key
-  emb = embed_captions(state.config, split.captions[:, 0])
+  emb = embed_captions(state.config, split.captions)  # every caption once: [N, K, D]
   generated = np.concatenate([np.asarray(_generate(state, jax.random.fold_in(key, i),
-                                                   jnp.asarray(emb[i:i + 256]), True))
+                                                   jnp.asarray(emb[i:i + 256, 0]), True))
                               for i in range(0, len(emb), 256)])
-  out = class_match_accuracy(state, split, generated)
+  out = class_match_accuracy(state, split, generated, emb)
   if split.attributes is not None:
     from jaxgan.metrics import attributes
 
