@@ -6,9 +6,15 @@ training and sampling speed. Every run goes through `jaxgan train`'s loop.
 
   python benchmarks/text_to_image.py --encoder-steps 1500 --stage1-steps 1500 --stage2-steps 300
 
-The paper networks at 64/256 px are a GPU job; the defaults here fit 2 CPU cores: Stage-I at
-32x32 and Stage-II at 128x128, with narrower networks (gf/df given below) and the paper's
-optimiser, batch, lambda and loss otherwise. Writes benchmarks/results/text_to_image.{json,md,png}.
+The defaults fit 2 CPU cores: Stage-I at 32x32 and Stage-II at 128x128, with narrower networks
+(gf/df given below) and the paper's optimiser, batch, lambda and loss otherwise. The paper's
+networks at 64/256 px are a GPU job:
+
+  python benchmarks/text_to_image.py --size 64 --gf 128 --df 64 --gf2 128 --df2 64 \
+      --encoder-steps 2000 --stage1-steps 3000 --stage2-steps 3000 --name text_to_image_gpu_long
+
+Writes benchmarks/results/NAME.{json,md,png} (the JSON and table after each model, so an
+interrupted run keeps what it finished). Training speed leaves out the chunks that compiled.
 """
 
 import argparse
@@ -69,6 +75,7 @@ def main():
                  "seconds": seconds, "zero_shot_top1_test": enc["test_zero_shot_top1"],
                  "ap_at_50_test": enc["test_ap_at_50"]})
     print(rows[-1], flush=True)
+    common.write(args.name, result, rows, "(partial: the run goes on)")
 
     stages = {}
     for stage, (steps, d, gf, df, size) in {
@@ -80,15 +87,18 @@ def main():
       ev = m["eval"]
       stages[stage] = state
       result[f"stage{stage}"] = {**ev, "seconds": seconds, "gf_dim": gf, "df_dim": df}
+      # Training speed without compilation (the loop times the chunks it had compiled before).
+      steps_per_s = m.get("steps_per_s", steps / seconds)
       rows.append({"model": f"StackGAN Stage-{'I' * stage} ({size}x{size}, gf {gf}, df {df})",
                    "steps": steps, "seconds": seconds,
-                   "train_images_per_s": steps * state.config.batch_size / seconds,
+                   "train_images_per_s": steps_per_s * state.config.batch_size,
                    "sample_images_per_s": _sampling_speed(state),
                    "attribute_mean": ev["test_attribute_mean"], "attribute_all": ev["test_attribute_all"],
                    "colour": ev["test_attribute_colour"], "shape": ev["test_attribute_shape"],
                    "frechet": ev["test_frechet"], "inception_score": ev["test_inception_score"],
                    "class_match": ev["test_class_match_generated"]})
       print(rows[-1], flush=True)
+      common.write(args.name, result, rows, "(partial: the run goes on)")
     real_class_match = result["stage1"]["test_class_match_real"]
     classifier_real = result["stage1"]["test_attribute_classifier_real_test_mean"]
 

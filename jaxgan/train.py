@@ -293,16 +293,22 @@ def train(run: RunConfig | None, config=None, out: str = "runs/default", resume:
   bar = tqdm(total=run.steps, initial=step, disable=not progress, desc=f"{run.method} {run.dataset}",
              unit="it", dynamic_ncols=True)
   last_metrics: dict = {}
+  timed_steps, timed_seconds = 0, 0.0
   t0 = time.perf_counter()
   try:
     with open(metrics_path, "a") as log:
       while step < run.steps:
         length = min(run.log_every - step % run.log_every, run.steps - step)
-        if length not in chunks:
+        compiled = length in chunks
+        if not compiled:
           chunks[length] = make_chunk(run.method, length, run.devices)
+        t_chunk = time.perf_counter()
         new_state, m = chunks[length](state, device_data, train_key)
         m = jax.device_get(m)
-        if not (all_finite(m) and all_finite(new_state)):
+        finite = all_finite(m) and all_finite(new_state)
+        if compiled:  # the first call of each chunk length compiles it
+          timed_steps, timed_seconds = timed_steps + length, timed_seconds + time.perf_counter() - t_chunk
+        if not finite:
           bad = sorted(k for k, v in m.items() if not np.all(np.isfinite(v)))
           good = mngr.latest_step()
           raise TrainingDivergedError(
@@ -329,6 +335,8 @@ def train(run: RunConfig | None, config=None, out: str = "runs/default", resume:
     bar.close()
     mngr.close()
   last_metrics["seconds"] = time.perf_counter() - t0
+  if timed_steps:  # training speed without compilation (None when every chunk compiled)
+    last_metrics["steps_per_s"] = timed_steps / timed_seconds
   sample_grid(run.method, state, sample_key, dataset, os.path.join(out, "samples.png"))
   plots.learning_curves(metrics_path, os.path.join(out, "curves.png"))
   if run.evaluate:

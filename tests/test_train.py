@@ -67,6 +67,23 @@ def test_resume_extends_a_finished_run_and_truncates_the_log(tmp_path):
   chex.assert_trees_all_equal(restored, state)
 
 
+def test_training_speed_leaves_out_the_chunks_that_compiled(tmp_path, monkeypatch):
+  class Clock:  # each reading one second after the last
+    now = 0.0
+
+    def perf_counter(self):
+      self.now += 1.0
+      return self.now
+
+  monkeypatch.setattr(T, "time", Clock())
+  # Four chunks of 25: the first compiles, three are timed at one second each.
+  _, m = T.train(_run(), TOY_WGAN, out=str(tmp_path / "a"), progress=False)
+  assert m["steps_per_s"] == 75 / 3
+  # Chunks of 25 and 5: both compile, so there is no compile-free speed to report.
+  _, m = T.train(_run(steps=30), TOY_WGAN, out=str(tmp_path / "b"), progress=False)
+  assert "steps_per_s" not in m and m["seconds"] > 0
+
+
 def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
   step = wgan.train_step
 
