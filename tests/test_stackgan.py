@@ -65,6 +65,38 @@ def test_stage1_networks_shapes(size):
   assert state.generator.params["Dense_0"]["kernel"].shape == (228, 4 * 4 * 8 * 128)
 
 
+@pytest.mark.parametrize("size", [128, 256])
+def test_stage2_networks_shapes_and_the_stage1_image_they_refine(size, monkeypatch):
+  """Stage-II at each resolution refines 4x smaller Stage-I images; the Stage-I images inside its
+  generate are exactly what Stage-I's generate gives for the same key."""
+  s1_config = sg.StackGANConfig(data_shape=(size // 4, size // 4, 3), emb_dim=24, gf_dim=8, df_dim=8)
+  stage1 = sg.init(jax.random.key(0), s1_config)
+  monkeypatch.setattr(sg, "load_stage1", lambda path: stage1)
+  config = sg.StackGANConfig(data_shape=(size, size, 3), stage=2, stage1="s1", emb_dim=24,
+                             gf_dim=8, df_dim=8)
+  state = sg.init(jax.random.key(1), config)
+  seen = []
+  stage1_images = sg._stage1_images
+  monkeypatch.setattr(sg, "_stage1_images", lambda *a: seen.append(stage1_images(*a)) or seen[-1])
+  emb = jax.random.normal(jax.random.key(2), (3, 24))
+  images = sg.generate(state, jax.random.key(3), emb)
+  assert images.shape == (3, size, size, 3)
+  np.testing.assert_array_equal(seen[0], sg.generate(stage1, jax.random.key(3), emb))
+  _, d = sg.networks(config)
+  logits = d.apply({"params": state.discriminator.params,
+                    "batch_stats": state.discriminator.batch_stats}, images, emb, train=False)
+  assert logits.shape == (3,)
+
+
+@pytest.mark.parametrize("size", [32, 64, 128, 256])
+def test_text_encoders_image_side_at_every_resolution(size):
+  from jaxgan.nets.text import ImageEncoder
+
+  out = jax.eval_shape(lambda x: ImageEncoder(emb_dim=16, width=8).init_with_output(
+      jax.random.key(0), x)[0], jax.ShapeDtypeStruct((2, size, size, 3), jnp.float32))
+  assert out.shape == (2, 16)
+
+
 def test_bad_stackgan_configs():
   with pytest.raises(ValueError, match="Stage-I generates 32x32 or 64x64"):
     sg.StackGANConfig(data_shape=(128, 128, 3))

@@ -251,9 +251,12 @@ def generate(state: StackGANState, key, embeddings, sample_condition: bool = Tru
   noise vector and one conditioning draw per row (``sample_condition=False``: c = mu)."""
   c = state.config
   generator, _ = networks(c)
-  k_z, k_ca, k1 = jax.random.split(key, 3)
+  k_z, k_ca, k_ca2 = jax.random.split(key, 3)
   z = common.sample_noise(k_z, embeddings.shape[0], c.z_dim, "normal")
-  g_input = z if c.stage == 1 else _stage1_images(state, z, embeddings, k1, sample_condition)
+  if c.stage == 1:
+    g_input = z
+  else:  # the very images Stage-I's generate gives for this key; Stage-II's own draw is another
+    g_input, k_ca = _stage1_images(state, z, embeddings, k_ca, sample_condition), k_ca2
   variables = {"params": state.generator.params, "batch_stats": state.generator.batch_stats}
   images, _, _ = generator.apply(variables, g_input, embeddings, train=False,
                                  sample=sample_condition, rngs={"ca": k_ca})
