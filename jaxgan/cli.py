@@ -42,6 +42,7 @@ _OVERRIDES = {
     "captions_per_class": (("captions_per_class",), ("text-encoder",)),
     "emb_dim": (("emb_dim",), ("text-encoder",)),
     "max_length": (("max_length",), ("text-encoder",)),
+    "image_encoder": (("image_encoder",), ("text-encoder",)),
 }
 _WGAN_NO_BN = ("generator_batch_norm", "critic_batch_norm")
 
@@ -110,6 +111,10 @@ def _add_train(sub) -> None:
   g.add_argument("--captions-per-class", type=int, help="text-encoder: captions averaged per class")
   g.add_argument("--emb-dim", type=int, help="text-encoder: embedding size (1024)")
   g.add_argument("--max-length", type=int, help="text-encoder: characters per caption (201)")
+  g.add_argument("--image-encoder", choices=("cnn", "fixed"),
+                 help="text-encoder: image side, a CNN trained jointly (default) or the data set's "
+                      "fixed features (folder:ROOT with features/CLASS/STEM.npy, as Reed's "
+                      "GoogLeNet features; the embedding size becomes theirs)")
   g.add_argument("--stage", type=int, choices=(1, 2), default=None,
                  help="stackgan: 1 (32x32 or 64x64 from text) or 2 (4x that, refining a trained "
                       "Stage-I given by --stage1; train it at --image-size 4x Stage-I's)")

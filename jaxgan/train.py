@@ -90,7 +90,11 @@ def default_config(method: str, dataset: data_lib.Dataset, **overrides):
     emb_dim = load_run_config(overrides["text_encoder"])[1].emb_dim
     return stackgan.StackGANConfig.paper(shape, len(dataset.train), **{"emb_dim": emb_dim, **overrides})
   if method == "text-encoder":
+    features = dataset.train.features
+    if overrides.get("image_encoder") == "fixed" and features is not None:
+      overrides = {"emb_dim": features.shape[1], **overrides}  # v itself is the image embedding
     base = text_encoder.TextEncoderConfig(data_shape=shape, **overrides)
+    text_encoder.image_input(dataset.train, base)  # fails here, before a run directory is made
     # Reed decays the learning rate once per epoch: (training images / classes per batch) steps.
     epoch = max(1, len(dataset.train) // base.classes_per_batch)
     return dataclasses.replace(base, decay_every=overrides.get("decay_every", epoch))
@@ -130,7 +134,8 @@ def load_run_config(out: str):
 
 def check_data_fits(config, dataset: data_lib.Dataset) -> None:
   n = len(dataset.train)
-  if config.batch_size > n:
+  # (The text encoder draws min(classes_per_batch, classes) classes: it has no batch to check.)
+  if getattr(config, "batch_size", 0) > n:
     raise ValueError(f"batch size {config.batch_size} is larger than the {n} training examples of "
                      f"{dataset.name}; pass --batch-size {n} or less.")
   if tuple(config.data_shape) != dataset.data_shape:

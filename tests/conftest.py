@@ -1,4 +1,5 @@
-"""Four fake CPU devices for the data-parallel tests; must run before JAX initialises a backend."""
+"""Four fake CPU devices for the data-parallel tests (set before JAX initialises a backend); a
+builder of caption folders in Reed's layout."""
 
 import os
 
@@ -7,3 +8,32 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 import jax  # noqa: E402
 
 jax.config.update("jax_num_cpu_devices", 4)
+
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from PIL import Image  # noqa: E402
+
+
+def _reed_folder(root, train=("001.A",), val=("002.B",), test=("003.C",), n=2, k=10, features=None):
+  """A caption folder in Reed's CUB / Oxford-102 layout: ``n`` images per class with ``k`` captions
+  each; ``features``, a [D] or [crops, D] array, is saved (plus the image index) per image."""
+  root.mkdir(exist_ok=True)
+  for split, classes in (("train", train), ("val", val), ("test", test)):
+    (root / f"{split}classes.txt").write_text("\n".join(classes) + "\n")
+    for cls in classes:
+      (root / "text_c10" / cls).mkdir(parents=True)
+      (root / "images" / cls).mkdir(parents=True)
+      for i in range(n):
+        (root / "text_c10" / cls / f"img{i}.txt").write_text(
+            "\n".join(f"caption {j} of {cls}" for j in range(k)))
+        Image.new("RGB", (40, 30), (i * 50, 10, 10)).save(root / "images" / cls / f"img{i}.jpg")
+        if features is not None:
+          (root / "features" / cls).mkdir(parents=True, exist_ok=True)
+          np.save(root / "features" / cls / f"img{i}.npy", np.asarray(features) + i)
+  return root
+
+
+@pytest.fixture
+def reed_folder():
+  return _reed_folder

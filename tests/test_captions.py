@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from jaxgan import data
 from jaxgan.data import captions, shapes
@@ -65,34 +64,36 @@ def test_encode_lowercases_pads_and_checks():
   assert captions.encode_all([["a", "b"], ["c", "d"]]).shape == (2, 2, 201)
 
 
-def _folder(root, classes=("001.A", "002.B", "003.C"), n=2, k=10):
-  root.mkdir(exist_ok=True)
-  for split, cls in zip(("train", "val", "test"), classes):
-    (root / f"{split}classes.txt").write_text(cls + "\n")
-    (root / "text_c10" / cls).mkdir(parents=True)
-    (root / "images" / cls).mkdir(parents=True)
-    for i in range(n):
-      (root / "text_c10" / cls / f"img{i}.txt").write_text("\n".join(f"caption {j} of {cls}"
-                                                                     for j in range(k)))
-      Image.new("RGB", (40, 30), (i * 50, 10, 10)).save(root / "images" / cls / f"img{i}.jpg")
-  return root
-
-
-def test_folder_layout_loads(tmp_path):
-  ds = data.load(f"folder:{_folder(tmp_path)}", image_size=32)
+def test_folder_layout_loads(tmp_path, reed_folder):
+  ds = data.load(f"folder:{reed_folder(tmp_path)}", image_size=32)
   assert ds.num_classes == 3 and ds.data_shape == (32, 32, 3)
   assert len(ds.train) == 2 and ds.train.captions.shape == (2, 10)
   assert ds.train.captions[0, 3] == "caption 3 of 001.A"
-  assert set(ds.test.y) == {2}
+  assert set(ds.test.y) == {2} and ds.train.features is None
 
 
-def test_folder_layout_errors_say_what_is_expected(tmp_path):
+def test_folder_fixed_features_load_averaged_over_crops(tmp_path, reed_folder):
+  crops = np.arange(12, dtype=np.float32).reshape(3, 4)  # 3 crops of 4 features
+  ds = data.load(f"folder:{reed_folder(tmp_path, features=crops)}", image_size=32)
+  assert ds.train.features.shape == (2, 4) and ds.test.features.dtype == np.float32
+  np.testing.assert_array_equal(ds.train.features[1], crops.mean(0) + 1)
+
+
+def test_folder_layout_errors_say_what_is_expected(tmp_path, reed_folder):
   with pytest.raises(ValueError, match="trainclasses.txt is missing"):
     data.load(f"folder:{tmp_path}")
-  root = _folder(tmp_path / "few", k=3)
+  root = reed_folder(tmp_path / "few", k=3)
   with pytest.raises(ValueError, match="has 3 captions"):
     data.load(f"folder:{root}")
-  root = _folder(tmp_path / "noimg")
+  root = reed_folder(tmp_path / "noimg")
   (root / "images" / "002.B" / "img1.jpg").unlink()
   with pytest.raises(ValueError, match="no image for text_c10/002.B/img1.txt"):
+    data.load(f"folder:{root}")
+  root = reed_folder(tmp_path / "nofeat", features=np.zeros(4))
+  (root / "features" / "003.C" / "img0.npy").unlink()
+  with pytest.raises(ValueError, match="features/003.C/img0.npy is missing"):
+    data.load(f"folder:{root}")
+  root = reed_folder(tmp_path / "sizes", features=np.zeros(4))
+  np.save(root / "features" / "003.C" / "img0.npy", np.zeros(5))
+  with pytest.raises(ValueError, match="different sizes"):
     data.load(f"folder:{root}")

@@ -1,5 +1,6 @@
 """Reed et al.'s char-CNN-RNN text encoder and its joint-embedding training."""
 
+import dataclasses
 import json
 
 import chex
@@ -87,6 +88,37 @@ def test_same_key_gives_bitwise_identical_parameters():
                             state.params["text"]["params"]["embed"]["kernel"])
 
 
+def _attribute_features(split, dim=16, seed=0):
+  """Fixed image features that say the colour and shape (one-hot, with noise): what a pretrained
+  image network's features would carry."""
+  rng = np.random.default_rng(seed)
+  f = np.zeros((len(split), dim), np.float32)
+  f[np.arange(len(split)), split.attributes["colour"]] = 1.0
+  f[np.arange(len(split)), 8 + split.attributes["shape"]] = 1.0
+  return f + 0.1 * rng.normal(size=f.shape).astype(np.float32)
+
+
+def test_fixed_features_are_the_image_embedding_and_the_text_side_learns_zero_shot():
+  """image_encoder 'fixed' (Reed's GoogLeNet-feature setting): no image parameters, images embed
+  as their features, and captions learn to point at the features of their colour and shape well
+  enough to classify the held-out colour-shape combinations above chance."""
+  ds = shapes.load_shapes(32, per_class=6)
+  ds = dataclasses.replace(ds, **{name: dataclasses.replace(
+      getattr(ds, name), features=_attribute_features(getattr(ds, name), seed=i))
+      for i, name in enumerate(("train", "validation", "test"))})
+  config = dataclasses.replace(SMALL, emb_dim=16, image_encoder="fixed")
+  state, m = _run(config, ds, 300, jax.random.key(0))
+  assert state.params["image"] == {}
+  np.testing.assert_array_equal(te.embed_images(state, ds.test.features), ds.test.features)
+  loss = np.asarray(m["loss"])
+  assert loss[-50:].mean() < 0.5 * loss[:50].mean()
+  assert te.evaluate_split(state, ds.test)["zero_shot_top1"] > 0.75  # chance 1/8; 0.31 untrained
+  with pytest.raises(ValueError, match="emb_dim must be 16, not 128"):
+    te.device_data(ds.train, dataclasses.replace(config, emb_dim=128))
+  with pytest.raises(ValueError, match="has none"):
+    te.device_data(shapes.load_shapes(32, per_class=1).train, config)
+
+
 def test_bad_configs_fail_early():
   with pytest.raises(ValueError, match="classes_per_batch must be >= 2"):
     te.TextEncoderConfig(classes_per_batch=1)
@@ -94,6 +126,8 @@ def test_bad_configs_fail_early():
     te.TextEncoderConfig(max_length=20)
   with pytest.raises(ValueError, match="power of 2"):
     te.TextEncoderConfig(data_shape=(48, 48, 3))
+  with pytest.raises(ValueError, match="image_encoder must be one of"):
+    te.TextEncoderConfig(image_encoder="googlenet")
 
 
 def test_cli_trains_and_evaluates_the_text_encoder(tmp_path, capsys):
@@ -111,3 +145,32 @@ def test_cli_trains_and_evaluates_the_text_encoder(tmp_path, capsys):
                    "--no-progress"]) == 2
   assert "captioned images" in capsys.readouterr().err
   assert not (tmp_path / "d").exists()
+
+
+def test_cli_trains_on_fixed_features_from_a_caption_folder(tmp_path, reed_folder, capsys):
+  """--image-encoder fixed takes the folder's features/ as the image embeddings (the embedding size
+  becomes theirs); without features, or with another --emb-dim, it stops before making a run."""
+  root = reed_folder(tmp_path / "cub", train=("001.A", "004.D", "005.E"), features=np.eye(6)[0])
+  out = str(tmp_path / "te")
+  assert cli.main(["train", "text-encoder", "--dataset", f"folder:{root}", "--image-size", "32",
+                   "--image-encoder", "fixed", "--steps", "4", "--log-every", "2",
+                   "--max-length", "110", "--out", out, "--no-progress"]) == 0
+  config = json.load(open(f"{out}/config.json"))["algo"]
+  assert config["image_encoder"] == "fixed" and config["emb_dim"] == 6
+  assert json.load(open(f"{out}/eval.json"))["test_zero_shot_top1"] == 1.0  # one test class
+  # StackGAN on its text embeddings: no image encoder to read generated images, so no class match.
+  gan = str(tmp_path / "s1")
+  assert cli.main(["train", "stackgan", "--dataset", f"folder:{root}", "--image-size", "32",
+                   "--text-encoder", out, "--steps", "2", "--log-every", "1", "--batch-size", "4",
+                   "--gf-dim", "4", "--df-dim", "4", "--out", gan, "--no-progress"]) == 0
+  assert json.load(open(f"{gan}/eval.json")) == {}  # (and no attributes outside shapes)
+  assert (tmp_path / "s1" / "samples.png").exists()
+  capsys.readouterr()
+  bare = reed_folder(tmp_path / "bare")
+  for dataset, extra, message in ((f"folder:{bare}", [], "has none"),
+                                  (f"folder:{root}", ["--emb-dim", "8"], "emb_dim must be 6, not 8")):
+    assert cli.main(["train", "text-encoder", "--dataset", dataset, "--image-encoder", "fixed",
+                     *extra, "--out", str(tmp_path / "no"), "--no-progress"]) == 2
+    assert message in capsys.readouterr().err
+  assert not (tmp_path / "no").exists()
+

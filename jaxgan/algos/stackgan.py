@@ -307,11 +307,14 @@ def class_match_accuracy(state: StackGANState, split, generated, emb) -> dict:
   text encoder's joint embedding (zero-shot, among the split's classes), against the same for the
   real images: a text-image consistency score (R-precision-like) in the text encoder's space.
   ``generated``: one image per example of ``split``, in [-1, 1], from its first caption; ``emb``:
-  the text embeddings of all of ``split``'s captions [N, K, D]."""
+  the text embeddings of all of ``split``'s captions [N, K, D]. Empty for a text encoder trained
+  on fixed image features: it has no image encoder to read generated images with."""
   from jaxgan.algos import text_encoder
   from jaxgan.metrics import retrieval
 
   encoder = load_text_encoder(state.config.text_encoder)
+  if encoder.config.image_encoder == "fixed":
+    return {}
   classes, class_text = retrieval.class_means(emb.mean(1), split.y)
   side = encoder.config.data_shape[0]  # the image encoder's resolution
   to_uint8 = lambda x: np.asarray(jax.image.resize(jnp.asarray(x, jnp.float32), (len(x), side, side, 3),

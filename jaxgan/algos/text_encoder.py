@@ -11,6 +11,11 @@ embedding of ``images_per_class`` of its images and of ``captions_per_class`` ca
 its images (class-averaged embeddings). Reed's script: 40 classes, 5 captions, RMSProp (Torch:
 alpha 0.99, eps 1e-8 outside the square root) at 4e-4 decayed by 0.98 every epoch, parameters
 uniform in [-0.08, 0.08].
+
+The image side is a small CNN trained jointly (``image_encoder="cnn"``), or, as in Reed's runs on
+fixed GoogLeNet features, the images' fixed feature vectors themselves (``"fixed"``: the
+compatibility is phi(t)^T v with v the feature vector, so ``emb_dim`` is the feature size and only
+the text encoder learns).
 """
 
 import dataclasses
@@ -29,6 +34,9 @@ from jaxgan.metrics import retrieval
 from jaxgan.nets.text import CharCNNRNN, ImageEncoder
 
 
+IMAGE_ENCODERS = ("cnn", "fixed")
+
+
 @dataclasses.dataclass(frozen=True)
 class TextEncoderConfig:
   data_shape: tuple[int, ...] = (64, 64, 3)
@@ -44,8 +52,11 @@ class TextEncoderConfig:
   lr_decay: float = 0.98            # multiplied in every decay_every steps (Reed: every epoch)
   decay_every: int = 100
   margin: float = 1.0               # the 0-1 class loss of the structured hinge
+  image_encoder: str = "cnn"        # "cnn" (trained jointly) or "fixed" (the split's features)
 
   def __post_init__(self):
+    if self.image_encoder not in IMAGE_ENCODERS:
+      raise ValueError(f"image_encoder must be one of {IMAGE_ENCODERS}, got {self.image_encoder!r}.")
     for name in ("emb_dim", "cnn_dim", "image_width", "classes_per_batch", "images_per_class",
                  "captions_per_class", "decay_every"):
       common.check_positive(name, getattr(self, name))
@@ -58,14 +69,11 @@ class TextEncoderConfig:
     if self.max_length < 39:
       raise ValueError(f"max_length must be >= 39 (three width-4 convolutions and two 3-pools), got "
                        f"{self.max_length}.")
-    if len(self.data_shape) != 3 or self.data_shape[0] != self.data_shape[1] or \
-        self.data_shape[0] < 8 or self.data_shape[0] & (self.data_shape[0] - 1):
+    square = len(self.data_shape) == 3 and self.data_shape[0] == self.data_shape[1]
+    side = self.data_shape[0]
+    if self.image_encoder == "cnn" and not (square and side >= 8 and not side & (side - 1)):
       raise ValueError(f"the image encoder takes square images whose side is a power of 2 (>= 8), "
                        f"got {self.data_shape}.")
-
-  @property
-  def batch_size(self) -> int:
-    return self.classes_per_batch
 
 
 @struct.dataclass
@@ -91,30 +99,49 @@ def init(key, config: TextEncoderConfig) -> TextEncoderState:
   text_net, image_net = networks(config)
   k_text, k_image = jax.random.split(key)
   params = {"text": text_net.init(k_text, jnp.zeros((1, config.max_length), jnp.int32)),
-            "image": image_net.init(k_image, jnp.zeros((1, *config.data_shape)))}
+            "image": ({} if config.image_encoder == "fixed" else
+                      image_net.init(k_image, jnp.zeros((1, *config.data_shape))))}
   return TextEncoderState(params, optimizer(config).init(params), jnp.zeros((), jnp.int32), config)
 
 
 def device_data(split, config: TextEncoderConfig) -> dict:
-  """What ``train_step`` draws from: uint8 images, uint8-encoded captions [N, K, L], and for each
-  class the indices of its images (padded) and their count."""
+  """What ``train_step`` draws from: uint8 images (or fixed features), uint8-encoded captions
+  [N, K, L], and for each class the indices of its images (padded) and their count."""
   if split.captions is None:
     raise ValueError("the text encoder trains on captioned images: use --dataset shapes or "
                      "folder:ROOT (Reed's CUB / Oxford-102 layout).")
+  x = image_input(split, config)
   labels = np.asarray(split.y)
   classes = np.unique(labels)
   members = [np.nonzero(labels == c)[0] for c in classes]
   width = max(len(m) for m in members)
   padded = np.stack([np.pad(m, (0, width - len(m))) for m in members]).astype(np.int32)
-  return {"x": split.x, "codes": captions_lib.encode_all(split.captions, config.max_length)
+  return {"x": x, "codes": captions_lib.encode_all(split.captions, config.max_length)
           .astype(np.uint8), "members": padded,
           "counts": np.array([len(m) for m in members], np.int32)}
 
 
+def image_input(split, config: TextEncoderConfig) -> np.ndarray:
+  """The split's images, or its fixed features [N, emb_dim] for ``image_encoder="fixed"``."""
+  if config.image_encoder == "cnn":
+    return split.x
+  if split.features is None:
+    raise ValueError("image_encoder 'fixed' embeds each image by its fixed feature vector and this "
+                     "data set has none: put them in ROOT/features/CLASS/STEM.npy of a folder:ROOT "
+                     "data set, or use --image-encoder cnn.")
+  if split.features.shape[1:] != (config.emb_dim,):
+    raise ValueError(f"with image_encoder 'fixed' the embedding is the feature vector itself: the "
+                     f"features have {split.features.shape[1]} dimensions, so emb_dim must be "
+                     f"{split.features.shape[1]}, not {config.emb_dim}.")
+  return split.features.astype(np.float32)
+
+
 def embed(params, config: TextEncoderConfig, images, codes) -> tuple[jax.Array, jax.Array]:
-  """(image embeddings, text embeddings) of float images in [-1, 1] and caption codes."""
+  """(image embeddings, text embeddings) of float images in [-1, 1] (or fixed features) and
+  caption codes."""
   text_net, image_net = networks(config)
-  return image_net.apply(params["image"], images), text_net.apply(params["text"], codes)
+  v = images if config.image_encoder == "fixed" else image_net.apply(params["image"], images)
+  return v, text_net.apply(params["text"], codes)
 
 
 def draw_batch(data: dict, key, config: TextEncoderConfig) -> dict:
@@ -168,7 +195,8 @@ def _embed_text(params, codes, config):
 
 @functools.partial(jax.jit, static_argnums=2)
 def _embed_images(params, images, config):
-  return networks(config)[1].apply(params["image"], common.to_float(images))
+  x = common.to_float(images)
+  return x if config.image_encoder == "fixed" else networks(config)[1].apply(params["image"], x)
 
 
 def _batched(fn, x, size: int = 256) -> np.ndarray:
@@ -181,7 +209,8 @@ def embed_text(state: TextEncoderState, codes) -> np.ndarray:
 
 
 def embed_images(state: TextEncoderState, images) -> np.ndarray:
-  """Embeddings [N, emb_dim] of uint8 images [N, S, S, C]."""
+  """Embeddings [N, emb_dim] of uint8 images [N, S, S, C] (fixed features [N, emb_dim] for
+  ``image_encoder="fixed"``)."""
   return _batched(lambda x: _embed_images(state.params, jnp.asarray(x), state.config),
                   np.asarray(images))
 
@@ -198,7 +227,7 @@ def evaluate_split(state: TextEncoderState, split, k: int = 50) -> dict:
   n, per = split.captions.shape
   text = embed_text(state, encode(state, split.captions.ravel())).reshape(n, per, -1).mean(1)
   classes, class_text = retrieval.class_means(text, np.asarray(split.y))
-  images = embed_images(state, split.x)
+  images = embed_images(state, image_input(split, state.config))
   return {"zero_shot_top1": retrieval.zero_shot_accuracy(images, split.y, class_text, classes),
           f"ap_at_{k}": retrieval.average_precision_at_k(images, split.y, class_text, classes, k)}
 
@@ -220,7 +249,7 @@ def sample_figure(state: TextEncoderState, dataset, path: str, queries: int = 6,
   classes = np.unique(split.y)[:queries]
   first = [int(np.nonzero(split.y == c)[0][0]) for c in classes]
   texts = [split.captions[i, 0] for i in first]
-  scores = embed_text(state, encode(state, texts)) @ embed_images(state, split.x).T
+  scores = embed_text(state, encode(state, texts)) @ embed_images(state, image_input(split, state.config)).T
   ranked = [np.argsort(-s)[:top] for s in scores]
   plots.captioned_rows([split.x[r] for r in ranked], texts, path,
                        [["tab:green" if split.y[j] == c else "tab:red" for j in r]

@@ -11,6 +11,7 @@ class Split:
   y: np.ndarray | None = None   # int32 class labels [N]
   captions: np.ndarray | None = None  # captioned data: [N, K] strings, K captions per image
   attributes: dict | None = None      # captioned data: attribute name -> int32 values [N]
+  features: np.ndarray | None = None  # captioned data: fixed image features [N, D] (optional)
 
   def __len__(self) -> int:
     return len(self.x)

@@ -64,7 +64,20 @@ def _layout_error(root: str, what: str) -> ValueError:
       f"{root} is not a captioned-image folder ({what}). Expected ROOT/images/CLASS/STEM.jpg (or "
       "ROOT/images/STEM.jpg, ROOT/jpg/STEM.jpg), ROOT/text_c10/CLASS/STEM.txt with one caption per "
       "line, and ROOT/trainclasses.txt, valclasses.txt, testclasses.txt listing the classes: the "
-      "layout of Reed et al.'s CUB-200-2011 and Oxford-102 caption data.")
+      "layout of Reed et al.'s CUB-200-2011 and Oxford-102 caption data. Optional fixed image "
+      "features: ROOT/features/CLASS/STEM.npy, a [D] or [crops, D] array per image.")
+
+
+def _features(root: str, cls: str, stem: str) -> np.ndarray:
+  """The fixed feature vector [D] of one image (Reed's GoogLeNet features, say, saved as .npy);
+  a [crops, D] array is averaged over its crops."""
+  path = os.path.join(root, "features", cls, stem + ".npy")
+  if not os.path.exists(path):
+    raise _layout_error(root, f"features/ is there but features/{cls}/{stem}.npy is missing")
+  f = np.load(path).astype(np.float32)
+  if f.ndim not in (1, 2):
+    raise _layout_error(root, f"features/{cls}/{stem}.npy has shape {f.shape}, not [D] or [crops, D]")
+  return f if f.ndim == 1 else f.mean(0)
 
 
 def _find_image(root: str, cls: str, stem: str) -> str | None:
@@ -88,7 +101,8 @@ def _square(path: str, size: int) -> np.ndarray:
 def load_folder(root: str, image_size: int = 64, captions_per_image: int = 10,
                 max_per_class: int | None = None) -> Dataset:
   """A captioned-image folder in Reed's layout: images centre-cropped and resized to
-  ``image_size``, ``captions_per_image`` captions each (an image with fewer is an error)."""
+  ``image_size``, ``captions_per_image`` captions each (an image with fewer is an error), and,
+  where ROOT/features/ exists, each image's fixed feature vector (``Split.features``)."""
   if not os.path.isdir(root):
     raise _layout_error(root, "no such directory")
   for f in SPLIT_FILES.values():
@@ -102,9 +116,10 @@ def load_folder(root: str, image_size: int = 64, captions_per_image: int = 10,
   if len(set(all_classes)) != len(all_classes):
     raise _layout_error(root, "a class is listed in more than one split file")
   class_id = {c: i for i, c in enumerate(all_classes)}
-  splits = {}
+  with_features = os.path.isdir(os.path.join(root, "features"))
+  splits, sizes = {}, set()
   for name, cls_list in split_classes.items():
-    xs, caps, ys = [], [], []
+    xs, caps, ys, feats = [], [], [], []
     for cls in cls_list:
       text_dir = os.path.join(root, "text_c10", cls)
       if not os.path.isdir(text_dir):
@@ -121,8 +136,14 @@ def load_folder(root: str, image_size: int = 64, captions_per_image: int = 10,
         xs.append(_square(image, image_size))
         caps.append(lines[:captions_per_image])
         ys.append(class_id[cls])
+        if with_features:
+          feats.append(_features(root, cls, stem))
+          sizes.add(feats[-1].shape)
+    if len(sizes) > 1:
+      raise _layout_error(root, f"the features have different sizes {sorted(sizes)}")
     if not xs:
       raise _layout_error(root, f"the {name} classes have no captioned images")
-    splits[name] = Split(np.stack(xs), np.asarray(ys, np.int32), captions=np.array(caps, object))
+    splits[name] = Split(np.stack(xs), np.asarray(ys, np.int32), captions=np.array(caps, object),
+                         features=np.stack(feats) if feats else None)
   return Dataset(f"folder:{root}", splits["train"], splits["validation"], splits["test"],
                  num_classes=len(all_classes))
