@@ -304,15 +304,16 @@ def train(run: RunConfig | None, config=None, out: str = "runs/default", resume:
     with open(metrics_path, "a") as log:
       while step < run.steps:
         length = min(run.log_every - step % run.log_every, run.steps - step)
-        compiled = length in chunks
-        if not compiled:
+        warm = length in chunks  # the first call of each chunk length compiles it
+        if not warm:
           chunks[length] = make_chunk(run.method, length, run.devices)
         t_chunk = time.perf_counter()
         new_state, m = chunks[length](state, device_data, train_key)
         m = jax.device_get(m)
         finite = all_finite(m) and all_finite(new_state)
-        if compiled:  # the first call of each chunk length compiles it
-          timed_steps, timed_seconds = timed_steps + length, timed_seconds + time.perf_counter() - t_chunk
+        if warm:
+          timed_steps += length
+          timed_seconds += time.perf_counter() - t_chunk
         if not finite:
           bad = sorted(k for k, v in m.items() if not np.all(np.isfinite(v)))
           good = mngr.latest_step()
@@ -340,7 +341,7 @@ def train(run: RunConfig | None, config=None, out: str = "runs/default", resume:
     bar.close()
     mngr.close()
   last_metrics["seconds"] = time.perf_counter() - t0
-  if timed_steps:  # training speed without compilation (None when every chunk compiled)
+  if timed_steps:  # training speed without compilation (absent when every chunk compiled)
     last_metrics["steps_per_s"] = timed_steps / timed_seconds
   sample_grid(run.method, state, sample_key, dataset, os.path.join(out, "samples.png"))
   plots.learning_curves(metrics_path, os.path.join(out, "curves.png"))

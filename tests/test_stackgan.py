@@ -70,22 +70,28 @@ def test_stage2_networks_shapes_and_the_stage1_image_they_refine(size, monkeypat
   """Stage-II at each resolution refines 4x smaller Stage-I images; the Stage-I images inside its
   generate are exactly what Stage-I's generate gives for the same key."""
   s1_config = sg.StackGANConfig(data_shape=(size // 4, size // 4, 3), emb_dim=24, gf_dim=8, df_dim=8)
-  stage1 = sg.init(jax.random.key(0), s1_config)
+  init = jax.jit(sg.init, static_argnums=1)  # one compilation, not one per operation
+  stage1 = init(jax.random.key(0), s1_config)
   monkeypatch.setattr(sg, "load_stage1", lambda path: stage1)
   config = sg.StackGANConfig(data_shape=(size, size, 3), stage=2, stage1="s1", emb_dim=24,
                              gf_dim=8, df_dim=8)
-  state = sg.init(jax.random.key(1), config)
-  seen = []
+  state = init(jax.random.key(1), config)
   stage1_images = sg._stage1_images
-  monkeypatch.setattr(sg, "_stage1_images", lambda *a: seen.append(stage1_images(*a)) or seen[-1])
-  emb = jax.random.normal(jax.random.key(2), (3, 24))
-  images = sg.generate(state, jax.random.key(3), emb)
-  assert images.shape == (3, size, size, 3)
-  np.testing.assert_array_equal(seen[0], sg.generate(stage1, jax.random.key(3), emb))
   _, d = sg.networks(config)
-  logits = d.apply({"params": state.discriminator.params,
-                    "batch_stats": state.discriminator.batch_stats}, images, emb, train=False)
-  assert logits.shape == (3,)
+
+  @jax.jit
+  def run(state, stage1, key, emb):
+    seen = []  # the Stage-I images inside Stage-II's generate (traced here, returned below)
+    monkeypatch.setattr(sg, "_stage1_images", lambda *a: seen.append(stage1_images(*a)) or seen[-1])
+    images = sg.generate(state, key, emb)
+    logits = d.apply({"params": state.discriminator.params,
+                      "batch_stats": state.discriminator.batch_stats}, images, emb, train=False)
+    return images, logits, seen[0], sg.generate(stage1, key, emb)
+
+  images, logits, inside, stage1_alone = run(state, stage1, jax.random.key(3),
+                                             jax.random.normal(jax.random.key(2), (3, 24)))
+  assert images.shape == (3, size, size, 3) and logits.shape == (3,)
+  np.testing.assert_array_equal(inside, stage1_alone)
 
 
 @pytest.mark.parametrize("size", [32, 64, 128, 256])

@@ -249,7 +249,8 @@ def sample_figure(state: TextEncoderState, dataset, path: str, queries: int = 6,
   classes = np.unique(split.y)[:queries]
   first = [int(np.nonzero(split.y == c)[0][0]) for c in classes]
   texts = [split.captions[i, 0] for i in first]
-  scores = embed_text(state, encode(state, texts)) @ embed_images(state, image_input(split, state.config)).T
+  images = embed_images(state, image_input(split, state.config))
+  scores = embed_text(state, encode(state, texts)) @ images.T
   ranked = [np.argsort(-s)[:top] for s in scores]
   plots.captioned_rows([split.x[r] for r in ranked], texts, path,
                        [["tab:green" if split.y[j] == c else "tab:red" for j in r]
