@@ -86,8 +86,8 @@ def default_config(method: str, dataset: data_lib.Dataset, **overrides):
         raise ValueError(f"Stage-II refines the {stage1.data_shape[0]} px Stage-I images 4x: pass "
                          f"--image-size {4 * stage1.data_shape[0]}.")
       overrides = {"text_encoder": stage1.text_encoder, **overrides}
-    stackgan.load_text_encoder(overrides.get("text_encoder", ""))  # fails unless one is trained
-    emb_dim = load_run_config(overrides["text_encoder"])[1].emb_dim
+    # Fails unless a text encoder is trained there.
+    emb_dim = stackgan.load_text_encoder(overrides.get("text_encoder", "")).config.emb_dim
     return stackgan.StackGANConfig.paper(shape, len(dataset.train), **{"emb_dim": emb_dim, **overrides})
   if method == "text-encoder":
     features = dataset.train.features

@@ -246,13 +246,16 @@ def train_step(state: StackGANState, data: dict, key, axis_name: str | None = No
   return state, {**d_metrics, **g_metrics}
 
 
-def generate(state: StackGANState, key, embeddings, sample_condition: bool = True) -> jax.Array:
+def generate(state: StackGANState, key, embeddings, sample_condition: bool = True,
+             z=None) -> jax.Array:
   """Images from text embeddings [N, emb_dim] (evaluation mode: running batch statistics); one
-  noise vector and one conditioning draw per row (``sample_condition=False``: c = mu)."""
+  noise vector (unless ``z`` [N, z_dim] is given) and one conditioning draw per row
+  (``sample_condition=False``: c = mu)."""
   c = state.config
   generator, _ = networks(c)
   k_z, k_ca, k_ca2 = jax.random.split(key, 3)
-  z = common.sample_noise(k_z, embeddings.shape[0], c.z_dim, "normal")
+  if z is None:
+    z = common.sample_noise(k_z, embeddings.shape[0], c.z_dim, "normal")
   if c.stage == 1:
     g_input = z
   else:  # the very images Stage-I's generate gives for this key; Stage-II's own draw is another
@@ -367,13 +370,9 @@ def interpolate(state: StackGANState, text_a: str, text_b: str, steps: int = 8, 
   """[steps, S, S, 3]: one noise vector, the sentence embedding moved linearly from ``text_a`` to
   ``text_b`` (conditioning at its mean), as in the interpolation figures of the papers."""
   c = state.config
-  generator, _ = networks(c)
   key = jax.random.key(0) if key is None else key
   e_a, e_b = embed_captions(c, [text_a, text_b])
   alphas = np.linspace(0.0, 1.0, steps)[:, None]
   emb = jnp.asarray((1 - alphas) * e_a + alphas * e_b)
   z = jnp.broadcast_to(jax.random.normal(key, (1, c.z_dim)), (steps, c.z_dim))
-  g_input = z if c.stage == 1 else _stage1_images(state, z, emb, key, sample=False)
-  variables = {"params": state.generator.params, "batch_stats": state.generator.batch_stats}
-  images, _, _ = generator.apply(variables, g_input, emb, train=False, sample=False)
-  return np.asarray(images)
+  return np.asarray(generate(state, key, emb, sample_condition=False, z=z))

@@ -7,9 +7,9 @@ temporal convolution of width 4 to 384 features, ReLU, max-pool 3 -> width 4 to 
 (h_t = relu(W_i x_t + W_h h_{t-1}), no recurrent term at the first step) -> the mean of h over time
 -> linear to the embedding (1024). Parameters start uniform in [-0.08, 0.08], as in Reed's script.
 
-Images: Reed embeds fixed GoogLeNet features with a linear map; here a small convolutional encoder
-(stride-2 4x4 convolutions down to 4x4, then linear) trains jointly. A user with fixed features
-embeds them with any linear map: the loss only sees the two embeddings.
+Images: Reed's runs used fixed GoogLeNet features. Here a small convolutional encoder (stride-2
+4x4 convolutions down to 4x4, then linear) trains jointly, or, with the text encoder's
+``image_encoder="fixed"``, a data set's fixed features are the image embedding themselves.
 """
 
 import jax
