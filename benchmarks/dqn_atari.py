@@ -33,10 +33,10 @@ import numpy as np  # noqa: E402
 
 import common  # noqa: E402
 from dqn_cartpole import plot_curves  # noqa: E402
-from jaxgan import plots  # noqa: E402
 from jaxrl import dqn, replay  # noqa: E402
-from jaxrl import train as train_lib  # noqa: E402
+from jaxrl.dqn import program as dqn_program  # noqa: E402
 from jaxrl.envs import atari  # noqa: E402
+from jaxrun import LoopConfig, files, run  # noqa: E402
 
 
 class GymnasiumPool:
@@ -84,8 +84,8 @@ def loop_speed(config: dqn.DQNConfig, path: str, steps: int, seed: int) -> dict:
   state = jax.jit(lambda k, s: dqn.init(k, config, s))(jax.random.key(seed), pool.reset())
   iters, warm = steps // config.train_every, config.learning_starts // config.train_every
   if path == "xla":
-    chunk = train_lib.make_atari_chunk(iters, pool, True)
-    state, _ = train_lib.make_atari_chunk(warm, pool, True)(state)
+    chunk = dqn_program.make_atari_chunk(iters, pool, True)
+    state, _ = dqn_program.make_atari_chunk(warm, pool, True)(state)
     compiled = chunk.lower(state).compile()
     updates_before = int(state.updates)
     t = time.perf_counter()
@@ -110,10 +110,11 @@ def learning_curve(game: str, steps: int, seed: int, out: str) -> tuple[dict, di
                                 learning_starts=max(steps // 20, 32),
                                 buffer_size=min(1_000_000, steps))
   chunk = max(steps // 25, 1_000)
-  run = train_lib.RunConfig(preset="nature", seed=seed, chunk_steps=chunk, eval_every=steps // 4,
-                            checkpoint_every=steps)
-  _, result = train_lib.train(config, run, out=out, progress=False)
-  rows = plots.read_jsonl(os.path.join(out, "metrics.jsonl"))
+  loop = LoopConfig(seed=seed, log_every=chunk, eval_every=steps // 4, checkpoint_every=steps)
+  r = run.Run.new(dqn_program.METHOD, out, settings=dqn_program.DQNSettings(game), config=config,
+                  loop=loop)
+  _, result = run.train(r, progress=False)
+  rows = files.read_jsonl(os.path.join(out, "metrics.jsonl"))
   return config, result, rows
 
 

@@ -21,7 +21,7 @@ import numpy as np  # noqa: E402
 
 import common  # noqa: E402
 from jaxrl import dqn  # noqa: E402
-from jaxrl import train as train_lib  # noqa: E402
+from jaxrl.dqn import program as dqn_program  # noqa: E402
 
 
 def timed_run(config: dqn.DQNConfig, keys) -> tuple[dict, float, dict]:
@@ -34,7 +34,7 @@ def timed_run(config: dqn.DQNConfig, keys) -> tuple[dict, float, dict]:
 
 
 def greedy_returns(config, states, seed: int, episodes: int) -> np.ndarray:
-  evaluate = train_lib.make_evaluate(config, episodes, 0.0)
+  evaluate = dqn_program.make_evaluate(config, episodes, 0.0)
   keys = jax.random.split(jax.random.key(10_000 + seed), states.env_steps.shape[0])
   return np.asarray(evaluate(states.params, keys)).mean(-1)
 
@@ -51,9 +51,9 @@ def curve(config, metrics, chunk_steps: int) -> dict:
 
 def plot_curves(curves: dict, path: str) -> None:
   """One panel per ``{title: curve}``: training-episode return, mean and one std over seeds."""
-  from jaxgan import plots
+  from jaxrun import plots
 
-  plt = plots._pyplot()
+  plt = plots.pyplot()
   fig, axes = plt.subplots(1, len(curves), figsize=(max(5.0, 3.2 * len(curves)), 3.0), squeeze=False)
   for ax, (title, c) in zip(axes[0], curves.items()):
     x, m, s = (np.array(c[k]) for k in ("steps", "return_mean", "return_std"))
@@ -81,7 +81,7 @@ def main():
   args = p.parse_args()
 
   config = dqn.DQNConfig.cleanrl("CartPole-v1", total_steps=args.steps)
-  keys = train_lib.seed_keys(args.seed, args.seeds)[0]
+  keys = dqn_program.seed_keys(args.seed, args.seeds)[0]
   rows = []
 
   one, t_one, _ = timed_run(config, keys[:1])

@@ -19,7 +19,7 @@ import numpy as np  # noqa: E402
 import common  # noqa: E402
 from dqn_cartpole import curve, greedy_returns, plot_curves, timed_run  # noqa: E402
 from jaxrl import dqn, envs  # noqa: E402
-from jaxrl import train as train_lib  # noqa: E402
+from jaxrl.dqn import program as dqn_program  # noqa: E402
 
 
 def main():
@@ -32,7 +32,7 @@ def main():
   p.add_argument("--name", default="dqn_minatar")
   args = p.parse_args()
 
-  keys = train_lib.seed_keys(args.seed, args.seeds)[0]
+  keys = dqn_program.seed_keys(args.seed, args.seeds)[0]
   rows, curves = [], {}
   for game in args.games:
     config = dqn.DQNConfig.minatar(game, total_steps=args.steps)

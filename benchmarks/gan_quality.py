@@ -17,7 +17,9 @@ sys.path.insert(0, os.path.dirname(__file__))
 import numpy as np  # noqa: E402
 
 import common  # noqa: E402
-from jaxgan import train as train_lib  # noqa: E402
+from jaxgan.algos import METHODS  # noqa: E402
+from jaxgan.program import DataSettings  # noqa: E402
+from jaxrun import LoopConfig, run  # noqa: E402
 
 VARIANTS_2D = {  # name -> (method, config overrides)
     "GAN (saturating, Alg. 1)": ("gan", {"generator_loss": "saturating"}),
@@ -33,12 +35,14 @@ VARIANTS_DIGITS = {
 
 
 def _train(method, dataset, steps, seed, overrides, workdir):
-  run = train_lib.RunConfig(method, dataset, steps=steps, seed=seed, log_every=min(500, steps),
-                            sample_every=10**9, checkpoint_every=10**9, keep_checkpoints=1)
+  loop = LoopConfig(steps=steps, seed=seed, log_every=min(500, steps), sample_every=10**9,
+                    checkpoint_every=10**9, keep_checkpoints=1)
   out = os.path.join(workdir, f"{method}-{dataset}-{seed}-{len(os.listdir(workdir))}")
   t = time.perf_counter()
-  _, metrics = train_lib.train(run, overrides=overrides, out=out, progress=False)
-  return metrics["eval"], time.perf_counter() - t
+  r = run.Run.new(METHODS.get(method), out, settings=DataSettings(dataset), overrides=overrides,
+                  loop=loop)
+  _, summary = run.train(r, progress=False)
+  return summary["eval"], time.perf_counter() - t
 
 
 def _mean_sd(values) -> str:

@@ -22,8 +22,7 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
 import common  # noqa: E402
-from jaxgan import WGANConfig, wgan  # noqa: E402
-from jaxgan import train as train_lib  # noqa: E402
+from jaxgan import WGANConfig, program, wgan  # noqa: E402
 
 
 class Measure:
@@ -35,7 +34,7 @@ class Measure:
     self.state = wgan.init(jax.random.key(0), config)
     self.data = jax.device_put(
         {"x": np.random.default_rng(0).integers(0, 256, (512, 64, 64, 3), np.uint8)})
-    self.chunk = train_lib.make_chunk("wgan", iterations, devices)
+    self.chunk = program.make_chunk(wgan.train_step, iterations, devices)
     self.devices, self.iterations, self.images = devices, iterations, iterations * n_critic * batch_size
     self.calls = 0
     self.compile_s = self._run()

@@ -29,25 +29,27 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
 import common  # noqa: E402
-from jaxgan import plots  # noqa: E402
-from jaxgan import train as train_lib  # noqa: E402
-from jaxgan.algos import stackgan  # noqa: E402
+from jaxgan.algos import METHODS, stackgan_run  # noqa: E402
+from jaxgan.program import load_data  # noqa: E402
+from jaxrun import LoopConfig, plots, run  # noqa: E402
 
 
-def _train(method, size, steps, overrides, out, seed):
-  run = train_lib.RunConfig(method, "shapes", steps=steps, seed=seed, image_size=size,
-                            log_every=min(100, steps), sample_every=10**9,
-                            checkpoint_every=10**9, keep_checkpoints=1)
+def _train(method, size, steps, overrides, out, seed, **settings):
+  loop = LoopConfig(steps=steps, seed=seed, log_every=min(100, steps), sample_every=10**9,
+                    checkpoint_every=10**9, keep_checkpoints=1)
+  m = METHODS.get(method)
   t = time.perf_counter()
-  state, metrics = train_lib.train(run, overrides=overrides, out=out, progress=False)
-  return state, metrics, time.perf_counter() - t
+  r = run.Run.new(m, out, settings=m.settings("shapes", image_size=size, **settings),
+                  overrides=overrides, loop=loop)
+  state, summary = run.train(r, progress=False)
+  return state, summary, time.perf_counter() - t
 
 
 def _sampling_speed(state, n: int = 256) -> float:
   emb = np.asarray(jax.random.normal(jax.random.key(0), (n, state.config.emb_dim)))
-  np.asarray(stackgan._generate(state, jax.random.key(1), emb, True))  # compile
+  np.asarray(stackgan_run._generate(state, jax.random.key(1), emb, True))  # compile
   t = time.perf_counter()
-  np.asarray(stackgan._generate(state, jax.random.key(2), emb, True))
+  np.asarray(stackgan_run._generate(state, jax.random.key(2), emb, True))
   return n / (time.perf_counter() - t)
 
 
@@ -68,7 +70,7 @@ def main():
   rows, result = [], {}
   with tempfile.TemporaryDirectory() as work:
     enc_dir, s1_dir, s2_dir = (os.path.join(work, d) for d in ("enc", "s1", "s2"))
-    _, m, seconds = _train("text-encoder", args.size, args.encoder_steps, {}, enc_dir, args.seed)
+    encoder, m, seconds = _train("text-encoder", args.size, args.encoder_steps, {}, enc_dir, args.seed)
     enc = m["eval"]
     result["text_encoder"] = {**enc, "seconds": seconds}
     rows.append({"model": "text encoder (Reed char-CNN-RNN + CNN)", "steps": args.encoder_steps,
@@ -81,9 +83,9 @@ def main():
     for stage, (steps, d, gf, df, size) in {
         1: (args.stage1_steps, s1_dir, args.gf, args.df, args.size),
         2: (args.stage2_steps, s2_dir, args.gf2, args.df2, 4 * args.size)}.items():
-      overrides = {"stage": stage, "gf_dim": gf, "df_dim": df,
-                   **({"text_encoder": enc_dir} if stage == 1 else {"stage1": s1_dir})}
-      state, m, seconds = _train("stackgan", size, steps, overrides, d, args.seed)
+      overrides = {"stage": stage, "gf_dim": gf, "df_dim": df}
+      builds_on = {"text_encoder": enc_dir} if stage == 1 else {"stage1": s1_dir}
+      state, m, seconds = _train("stackgan", size, steps, overrides, d, args.seed, **builds_on)
       ev = m["eval"]
       stages[stage] = state
       result[f"stage{stage}"] = {**ev, "seconds": seconds, "gf_dim": gf, "df_dim": df}
@@ -103,12 +105,11 @@ def main():
     classifier_real = result["stage1"]["test_attribute_classifier_real_test_mean"]
 
     # Figure: test captions, Stage-I and Stage-II samples of the same noise side by side.
-    dataset = train_lib.load_dataset(train_lib.load_run_config(s2_dir)[0])
-    split = dataset.test
+    split = load_data(METHODS.get("stackgan").settings("shapes", image_size=4 * args.size)).test
     first = [int(np.nonzero(split.y == c)[0][0]) for c in np.unique(split.y)[:6]]
     texts = [split.captions[i, 0] for i in first]
-    s1 = stackgan.caption_samples(stages[1], texts, 4, jax.random.key(7))
-    s2 = stackgan.caption_samples(stages[2], texts, 4, jax.random.key(7))
+    s1 = stackgan_run.caption_samples(stages[1], encoder, texts, 4, jax.random.key(7))
+    s2 = stackgan_run.caption_samples(stages[2], encoder, texts, 4, jax.random.key(7))
     upscale = lambda x: np.repeat(np.repeat(x, 4, axis=1), 4, axis=2)
     os.makedirs(common.RESULTS, exist_ok=True)
     plots.captioned_rows([np.concatenate([upscale(a), b]) for a, b in zip(s1, s2)], texts,

@@ -6,7 +6,7 @@ stride-2 and 64 3x3 stride-1 ReLU convolutions, a 512-unit ReLU layer, the actio
 envpool's uint8 [N, 4, 84, 84] stacks and scales them to [0, 1].
 ``MinAtarQNetwork``: Young & Tian 2019's DQN network: one 3x3 stride-1 convolution with 16
 channels (VALID: 10x10 -> 8x8), a 128-unit ReLU layer, the action values. Its convolution is
-:class:`jaxgan.nets.Conv`, which stays fast inside XLA:CPU loops (the whole DQN loop is one
+:class:`jaxrun.conv.Conv`, which stays fast inside XLA:CPU loops (the whole DQN loop is one
 ``lax.scan``; a plain ``nn.Conv`` weight gradient there hits XLA:CPU's slow path, DESIGN.md).
 """
 
@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
-from jaxgan.nets import Conv
+from jaxrun.conv import Conv
 
 NETWORKS = ("mlp", "minatar", "nature")
 

@@ -37,3 +37,22 @@ def _reed_folder(root, train=("001.A",), val=("002.B",), test=("003.C",), n=2, k
 @pytest.fixture
 def reed_folder():
   return _reed_folder
+
+
+# A text encoder small enough to train in seconds (shapes at 32 px), for the StackGAN runs.
+TINY_ENCODER = {"classes_per_batch": 4, "captions_per_class": 1, "emb_dim": 16, "max_length": 110,
+                "conv_features": (16, 16), "cnn_dim": 16, "image_width": 8}
+
+
+@pytest.fixture(scope="session")
+def text_encoder_run(tmp_path_factory):
+  """The run directory of a tiny trained text encoder on shapes (32 px, 3 images per class)."""
+  from jaxgan.algos import text_encoder
+  from jaxgan.program import CaptionSettings
+  from jaxrun import LoopConfig, run
+
+  out = str(tmp_path_factory.mktemp("text-encoder") / "run")
+  r = run.Run.new(text_encoder.METHOD, out, settings=CaptionSettings("shapes", 32, max_examples=3),
+                  overrides=TINY_ENCODER, loop=LoopConfig(steps=2, log_every=2, evaluate=False))
+  run.train(r, progress=False)
+  return out

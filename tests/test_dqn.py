@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from jaxrl import cli, dqn, envs
-from jaxrl import train as T
 
 # A short CartPole run: CleanRL's preset with an early start and a short exploration phase.
 SMALL = dqn.DQNConfig.cleanrl("CartPole-v1", total_steps=3_000, learning_starts=500,
@@ -131,8 +130,17 @@ def test_adapter_reports_episode_statistics():
     ({"network": "nature"}, "4x84x84 frame stacks"),
 ])
 def test_bad_config_fails_with_a_clear_message(kw, message):
+  """Checks of the values when the config is made; those that need the environment when the agent
+  is built."""
   with pytest.raises(ValueError, match=message):
-    dqn.DQNConfig.cleanrl(**{"env": "CartPole-v1", **kw})
+    dqn.init(jax.random.key(0), dqn.DQNConfig.cleanrl(**{"env": "CartPole-v1", **kw}))
+
+
+def test_a_config_builds_nothing():
+  config = dqn.DQNConfig.cleanrl("NoSuchEnv-v0")  # no environment is made here
+  assert config.env == "NoSuchEnv-v0"
+  with pytest.raises(ValueError, match="unknown environment 'NoSuchEnv-v0'"):
+    dqn.init(jax.random.key(0), config)
 
 
 def test_unknown_preset():
@@ -188,55 +196,6 @@ def test_chunks_compute_what_one_scan_computes():
   chex.assert_trees_all_equal(whole, part)
 
 
-def test_killed_and_resumed_run_equals_uninterrupted_run_bitwise(tmp_path, monkeypatch):
-  run = T.RunConfig(seeds=2, chunk_steps=500, eval_every=0, checkpoint_every=1_000)
-  full, _ = T.train(SMALL, run, out=str(tmp_path / "full"), progress=False)
-
-  make_chunk = T.make_chunk
-
-  def killing_make_chunk(n):
-    chunk = make_chunk(n)
-
-    def run_chunk(states):
-      if int(states.env_steps[0]) >= 2_000:  # killed in the chunk after the step-2000 checkpoint
-        raise KeyboardInterrupt
-      return chunk(states)
-    return run_chunk
-
-  monkeypatch.setattr(T, "make_chunk", killing_make_chunk)
-  with pytest.raises(KeyboardInterrupt):
-    T.train(SMALL, run, out=str(tmp_path / "killed"), progress=False)
-  monkeypatch.setattr(T, "make_chunk", make_chunk)
-  resumed, result = T.train(None, out=str(tmp_path / "killed"), resume=True, progress=False)
-  chex.assert_trees_all_equal(resumed, full)
-  rows = [json.loads(l) for l in open(tmp_path / "killed" / "metrics.jsonl")]
-  assert [r["step"] for r in rows] == list(range(500, 3_001, 500))
-  assert result["eval"]["episodes_per_seed"] == SMALL.eval_episodes
-
-
-def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
-  from jaxgan.train import TrainingDivergedError
-
-  run = T.RunConfig(chunk_steps=500, eval_every=0, checkpoint_every=1_000)
-  make_chunk = T.make_chunk
-
-  def poisoned(n):
-    chunk = make_chunk(n)
-
-    def run_chunk(states):
-      states, m = chunk(states)
-      if int(states.env_steps[0]) > 2_000:
-        m = {**m, "loss": m["loss"] * jnp.nan}
-      return states, m
-    return run_chunk
-
-  monkeypatch.setattr(T, "make_chunk", poisoned)
-  with pytest.raises(TrainingDivergedError, match="step 2000"):
-    T.train(SMALL, run, out=str(tmp_path), progress=False)
-  _, _, states = T.restore(str(tmp_path))
-  assert int(states.env_steps[0]) == 2_000
-
-
 # ---- behaviour ----------------------------------------------------------------------------------
 
 
@@ -283,7 +242,7 @@ def test_cli_train_eval_resume(tmp_path, capsys):
           "--chunk-steps", "1000", "--eval-every", "1000", "--out", out, "--no-progress"]
   assert cli.main(argv) == 0
   result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-  assert result["env_steps"] == 2000 and len(result["eval"]["return_per_seed"]) == 2
+  assert result["step"] == 2000 and len(result["eval"]["return_per_seed"]) == 2
   assert (tmp_path / "run" / "curves.png").exists() and (tmp_path / "run" / "eval.json").exists()
   assert cli.main(argv) == 2 and "--resume" in capsys.readouterr().err
   assert cli.main(["train", "dqn", "--out", out, "--resume", "--steps", "3000", "--no-progress"]) == 0
@@ -294,7 +253,7 @@ def test_cli_train_eval_resume(tmp_path, capsys):
   # Bad input leaves the run as it is.
   config_before = open(tmp_path / "run" / "config.json").read()
   assert cli.main(["train", "dqn", "--out", out, "--resume", "--steps", "1000", "--no-progress"]) == 2
-  assert "already at 3000" in capsys.readouterr().err
+  assert "already at step 3000" in capsys.readouterr().err
   assert open(tmp_path / "run" / "config.json").read() == config_before
   assert cli.main(["eval", out, "--episodes", "0"]) == 2
   assert cli.main(["eval", out, "--step", "1500"]) == 2

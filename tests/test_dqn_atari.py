@@ -1,5 +1,5 @@
 """DQN on envpool Atari: the XLA and host paths, the frame replay against what envpool returned,
-the loop's resume, the command line."""
+the command line (the loop's guarantees: tests/test_run_layer.py)."""
 
 import dataclasses
 import hashlib
@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from jaxrl import cli, dqn, replay
-from jaxrl import train as T
+from jaxrl.dqn import program as dqn_program
 from jaxrl.envs import atari
 
 # Breakout (5 lives: episodic-life resets and game resets), two environments, a small ring.
@@ -80,42 +80,13 @@ def test_frame_replay_rebuilds_what_envpool_returned():
   assert terminals > 0
 
 
-def test_killed_and_resumed_atari_run_equals_uninterrupted_run_bitwise(tmp_path, monkeypatch):
-  """The pool is recreated (seeded from the step) after each checkpoint, so a run killed after a
-  checkpoint and resumed ends exactly where the uninterrupted run ends."""
-  run = T.RunConfig(preset="nature", chunk_steps=400, eval_every=0, checkpoint_every=800)
-  full, _ = T.train(SMALL, run, out=str(tmp_path / "full"), progress=False)
-
-  make = T.make_atari_chunk
-
-  def killing(n, pool, xla):
-    chunk = make(n, pool, xla)
-
-    def run_chunk(state):
-      if int(state.env_steps) >= 800:  # killed in the chunk after the step-800 checkpoint
-        raise KeyboardInterrupt
-      return chunk(state)
-    return run_chunk
-
-  monkeypatch.setattr(T, "make_atari_chunk", killing)
-  with pytest.raises(KeyboardInterrupt):
-    T.train(SMALL, run, out=str(tmp_path / "killed"), progress=False)
-  monkeypatch.setattr(T, "make_atari_chunk", make)
-  resumed, result = T.train(None, out=str(tmp_path / "killed"), resume=True, progress=False)
-  assert int(resumed.env_steps) == 1_600 and int(resumed.updates) > 0
-  # Everything but envpool's handle (the address of another process's pool) is the same.
-  strip = lambda s: s.replace(env_state=s.env_state.replace(handle=None))
-  chex.assert_trees_all_equal(strip(resumed), strip(full))
-  assert "human_normalized_score" in result["eval"]
-
-
 def test_cli_trains_and_evaluates_an_atari_game(tmp_path, capsys):
   out = str(tmp_path / "pong")
   assert cli.main(["train", "dqn", "--env", "Pong-v5", "--steps", "800", "--buffer-size", "400",
                    "--learning-starts", "200", "--exploration-steps", "400", "--chunk-steps", "400",
                    "--eval-episodes", "1", "--eval-every", "0", "--out", out, "--no-progress"]) == 0
-  config = json.load(open(f"{out}/config.json"))
-  assert config["run"]["preset"] == "nature" and config["dqn"]["loss"] == "huber"
+  record = json.load(open(f"{out}/config.json"))
+  assert record["preset"] == "nature" and record["config"]["loss"] == "huber"
   capsys.readouterr()
   assert cli.main(["eval", out, "--episodes", "1"]) == 0
   result = json.loads(capsys.readouterr().out)
@@ -156,6 +127,7 @@ def test_presets_follow_their_sources():
 
 def test_tpu_falls_back_to_the_host_path_and_says_so(monkeypatch, capsys):
   monkeypatch.setattr(jax, "default_backend", lambda: "tpu")
-  assert T.env_stepping(T.RunConfig()) == "host"
+  assert dqn_program.env_stepping(dqn_program.DQNSettings("Pong-v5")) == "host"
   assert "no XLA target for TPU" in capsys.readouterr().err
-  assert T.env_stepping(T.RunConfig(env_stepping="xla")) == "xla"  # an explicit choice stands
+  explicit = dqn_program.DQNSettings("Pong-v5", env_stepping="xla")
+  assert dqn_program.env_stepping(explicit) == "xla"  # an explicit choice stands

@@ -72,10 +72,8 @@ def test_stage2_networks_shapes_and_the_stage1_image_they_refine(size, monkeypat
   s1_config = sg.StackGANConfig(data_shape=(size // 4, size // 4, 3), emb_dim=24, gf_dim=8, df_dim=8)
   init = jax.jit(sg.init, static_argnums=1)  # one compilation, not one per operation
   stage1 = init(jax.random.key(0), s1_config)
-  monkeypatch.setattr(sg, "load_stage1", lambda path: stage1)
-  config = sg.StackGANConfig(data_shape=(size, size, 3), stage=2, stage1="s1", emb_dim=24,
-                             gf_dim=8, df_dim=8)
-  state = init(jax.random.key(1), config)
+  config = sg.StackGANConfig(data_shape=(size, size, 3), stage=2, emb_dim=24, gf_dim=8, df_dim=8)
+  state = init(jax.random.key(1), config, stage1)
   stage1_images = sg._stage1_images
   _, d = sg.networks(config)
 
@@ -104,6 +102,13 @@ def test_text_encoders_image_side_at_every_resolution(size):
 
 
 def test_bad_stackgan_configs():
+  s1 = sg.StackGANConfig(data_shape=(32, 32, 3), emb_dim=24)
+  with pytest.raises(ValueError, match="pass its state"):
+    sg.init(jax.random.key(0), sg.StackGANConfig(data_shape=(128, 128, 3), stage=2, emb_dim=24))
+  with pytest.raises(ValueError, match="--image-size 128"):
+    sg.check_stage1(sg.StackGANConfig(data_shape=(256, 256, 3), stage=2, emb_dim=24), s1)
+  with pytest.raises(ValueError, match="text embeddings"):
+    sg.check_stage1(sg.StackGANConfig(data_shape=(128, 128, 3), stage=2, emb_dim=16), s1)
   with pytest.raises(ValueError, match="Stage-I generates 32x32 or 64x64"):
     sg.StackGANConfig(data_shape=(128, 128, 3))
   with pytest.raises(ValueError, match="side 32, 64"):
@@ -143,16 +148,12 @@ def test_train_step_is_reproducible_and_the_discriminator_learns_to_match():
   assert np.mean(gaps[-10:]) > 0.1 and np.mean(gaps[-10:]) > 3 * abs(np.mean(gaps[:10]))
 
 
-def test_cli_stage1_on_shapes_with_a_text_encoder(tmp_path, capsys):
-  enc, out = str(tmp_path / "enc"), str(tmp_path / "s1")
-  assert cli.main(["train", "text-encoder", "--dataset", "shapes", "--max-examples", "3", "--image-size", "32",
-                   "--steps", "4", "--log-every", "2", "--classes-per-batch", "4",
-                   "--captions-per-class", "1", "--emb-dim", "16", "--max-length", "110",
-                   "--no-eval", "--out", enc, "--no-progress"]) == 0
+def test_cli_stage1_on_shapes_with_a_text_encoder(tmp_path, capsys, text_encoder_run):
+  enc, out = text_encoder_run, str(tmp_path / "s1")
   assert cli.main(["train", "stackgan", "--stage", "1", "--dataset", "shapes", "--max-examples", "3", "--image-size", "32",
                    "--text-encoder", enc, "--steps", "4", "--log-every", "2", "--batch-size", "8",
                    "--gf-dim", "8", "--df-dim", "8", "--out", out, "--no-progress"]) == 0
-  config = json.load(open(f"{out}/config.json"))["algo"]
+  config = json.load(open(f"{out}/config.json"))["config"]
   assert config["emb_dim"] == 16 and config["kl_weight"] == 2.0 and config["lr_halve_every"] > 0
   result = json.load(open(f"{out}/eval.json"))
   assert 0.0 <= result["test_class_match_generated"] <= 1.0
@@ -172,7 +173,7 @@ def test_cli_stage1_on_shapes_with_a_text_encoder(tmp_path, capsys):
   assert "--text-encoder DIR" in capsys.readouterr().err
   assert cli.main(["train", "stackgan", "--dataset", "shapes", "--text-encoder", out,
                    "--out", str(tmp_path / "no"), "--no-progress"]) == 2
-  assert "not a text encoder" in capsys.readouterr().err
+  assert "holds a stackgan run, not text-encoder" in capsys.readouterr().err
   assert not (tmp_path / "no").exists()
 
   # Stage-II at 4x, refining the fixed Stage-I.
@@ -181,10 +182,12 @@ def test_cli_stage1_on_shapes_with_a_text_encoder(tmp_path, capsys):
                    "--image-size", "64", "--out", s2, "--no-progress"]) == 2
   assert "--image-size 128" in capsys.readouterr().err
   assert cli.main(["train", "stackgan", "--stage", "2", "--stage1", out, "--dataset", "shapes",
-                   "--image-size", "128", "--steps", "2", "--log-every", "1", "--batch-size", "4",
-                   "--gf-dim", "8", "--df-dim", "4", "--out", s2, "--no-progress"]) == 0
-  config = json.load(open(f"{s2}/config.json"))["algo"]
-  assert config["stage"] == 2 and config["text_encoder"] == enc and config["data_shape"] == [128, 128, 3]
+                   "--image-size", "128", "--max-examples", "3", "--steps", "2", "--log-every", "1",
+                   "--batch-size", "4", "--gf-dim", "8", "--df-dim", "4", "--out", s2,
+                   "--no-progress"]) == 0
+  record = json.load(open(f"{s2}/config.json"))
+  assert record["config"]["stage"] == 2 and record["config"]["data_shape"] == [128, 128, 3]
+  assert record["settings"]["stage1"] == out and record["settings"]["text_encoder"] == ""
   assert 0.0 <= json.load(open(f"{s2}/eval.json"))["test_class_match_generated"] <= 1.0
   assert cli.main(["sample", s2, "--caption", "a small green cross at the top", "--n", "2",
                    "--out", str(tmp_path / "green.png")]) == 0

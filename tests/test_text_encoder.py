@@ -135,7 +135,8 @@ def test_cli_trains_and_evaluates_the_text_encoder(tmp_path, capsys):
   assert cli.main(["train", "text-encoder", "--dataset", "shapes", "--image-size", "32",
                    "--steps", "20", "--log-every", "10", "--classes-per-batch", "8",
                    "--captions-per-class", "2", "--emb-dim", "32", "--max-length", "110",
-                   "--out", out, "--no-progress"]) == 0
+                   "--conv-features", "32", "32", "--cnn-dim", "32", "--out", out,
+                   "--no-progress"]) == 0
   result = json.load(open(f"{out}/eval.json"))
   for split in ("validation", "test"):
     assert 0.0 <= result[f"{split}_zero_shot_top1"] <= 1.0 and 0 <= result[f"{split}_ap_at_50"] <= 1
@@ -154,8 +155,9 @@ def test_cli_trains_on_fixed_features_from_a_caption_folder(tmp_path, reed_folde
   out = str(tmp_path / "te")
   assert cli.main(["train", "text-encoder", "--dataset", f"folder:{root}", "--image-size", "32",
                    "--image-encoder", "fixed", "--steps", "4", "--log-every", "2",
-                   "--max-length", "110", "--out", out, "--no-progress"]) == 0
-  config = json.load(open(f"{out}/config.json"))["algo"]
+                   "--max-length", "110", "--conv-features", "16", "16", "--cnn-dim", "16",
+                   "--out", out, "--no-progress"]) == 0
+  config = json.load(open(f"{out}/config.json"))["config"]
   assert config["image_encoder"] == "fixed" and config["emb_dim"] == 6
   assert json.load(open(f"{out}/eval.json"))["test_zero_shot_top1"] == 1.0  # one test class
   # StackGAN on its text embeddings: no image encoder to read generated images, so no class match.

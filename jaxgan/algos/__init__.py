@@ -1,10 +1,18 @@
 """One module per method; each exposes ``init(key, config) -> state``, pure step functions
 ``(state, batch, key) -> (state, metrics)``, ``train_step(state, data, key)`` (one generator
-iteration with its inner discriminator/critic loop, batches drawn inside jit) and ``generate``.
-A method that is not an image generator (the text encoder) replaces the loop's defaults with its
-own ``device_data``, ``sample_figure`` and ``evaluate``."""
+iteration with its inner discriminator/critic loop, batches drawn inside jit), ``generate``, and
+at its end ``METHOD``: the method on the run layer (:class:`jaxrun.Method`).
 
-from jaxgan.algos import cgan, gan, stackgan, text_encoder, wgan
+Adding a method: one module, one line here."""
 
-METHODS = {"gan": gan, "cgan": cgan, "wgan": wgan, "text-encoder": text_encoder,
-           "stackgan": stackgan}
+from jaxrun import Registry
+
+METHODS = Registry("jaxgan", {
+    "gan": ("jaxgan.algos.gan", "the GAN (Goodfellow et al. 2014, Algorithm 1)"),
+    "cgan": ("jaxgan.algos.cgan", "the conditional GAN (Mirza & Osindero 2014)"),
+    "wgan": ("jaxgan.algos.wgan", "the Wasserstein GAN with weight clipping (Arjovsky et al. 2017)"),
+    "text-encoder": ("jaxgan.algos.text_encoder",
+                     "Reed et al. 2016's char-CNN-RNN text encoder (structured joint embedding)"),
+    "stackgan": ("jaxgan.algos.stackgan_run",
+                 "StackGAN Stage-I / Stage-II (Zhang et al. 2017) on a trained text encoder"),
+}, other_tools={"dqn": "jaxrl"})

@@ -5,9 +5,10 @@ both and this module names the conditional entry points: a config with ``num_cla
 (preset: ``GANConfig.mirza``, the paper's MLP/maxout networks) and the same pure steps.
 """
 
+from jaxgan import program
+from jaxgan.algos import gan
 from jaxgan.algos.gan import (  # noqa: F401  (the conditional GAN's API)
     GANConfig, GANState, discriminator_step, generate, generator_step, networks, train_step)
-from jaxgan.algos import gan
 
 
 def config(data_shape=(28, 28, 1), num_classes=10, **kw) -> GANConfig:
@@ -19,3 +20,18 @@ def init(key, config: GANConfig) -> GANState:
   if config.num_classes < 1:
     raise ValueError("the conditional GAN needs num_classes >= 1 (a labelled dataset).")
   return gan.init(key, config)
+
+
+# ---- the run layer --------------------------------------------------------------------------------
+
+def _mirza(dataset, **overrides) -> GANConfig:
+  if not dataset.num_classes:
+    raise ValueError(f"the conditional GAN needs class labels and {dataset.name} has none; use "
+                     "--dataset digits or a labelled tfds dataset.")
+  return GANConfig.mirza(dataset.data_shape, dataset.num_classes, **overrides)
+
+
+METHOD = program.generator_method(
+    "cgan", "the conditional GAN (Mirza & Osindero 2014)", program.Steps(init, train_step, generate),
+    GANConfig, presets={"mirza": _mirza}, preset_for=lambda dataset, settings: "mirza",
+    examples=lambda: {"mirza": GANConfig.mirza()}, derived=("data_shape", "num_classes"))

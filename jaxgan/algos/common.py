@@ -129,3 +129,9 @@ def inner_loop(n_steps, step_fn, state, data: dict, key, batch_size: int, axis_n
 def check_positive(name: str, value, hint: str = "") -> None:
   if not value > 0:
     raise ValueError(f"{name} must be > 0, got {value}.{(' ' + hint) if hint else ''}")
+
+
+def check_widths(hidden, width: int) -> None:
+  if any(h < 1 for h in hidden) or not hidden:
+    raise ValueError(f"hidden widths must each be >= 1 (and at least one), got {tuple(hidden)}.")
+  check_positive("width", width)

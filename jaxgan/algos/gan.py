@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
-from jaxgan import losses, nets, optim
+from jaxgan import losses, nets, optim, program
 from jaxgan.algos import common
 from jaxgan.algos.common import Player
 
@@ -28,19 +28,19 @@ class GANConfig:
   """Hyperparameters of the (conditional) GAN. Defaults follow Algorithm 1 with the released code's
   networks; ``goodfellow``, ``mirza`` and ``toy`` are the named presets."""
 
-  data_shape: tuple[int, ...] = (16, 16, 1)
+  data_shape: tuple[int, ...] = (16, 16, 1)  # the data's shape: (H, W, C) images or (D,) points
   num_classes: int = 0            # > 0: conditional GAN
   arch: str = "maxout"            # maxout (paper MLP/maxout) | mlp (ReLU MLPs) | dcgan
   hidden: tuple[int, ...] = (128, 128)  # mlp widths
   width: int = 64                 # dcgan base width
-  batch_norm: bool = True         # dcgan
-  z_dim: int = 100
-  noise: str = "uniform"
-  batch_size: int = 100
+  batch_norm: bool = True         # dcgan: batch norm in both networks
+  z_dim: int = 100                # size of the noise z
+  noise: str = "uniform"          # uniform (U(-sqrt 3, sqrt 3), unit variance) | normal
+  batch_size: int = 100           # examples per minibatch (both players)
   k: int = 1                      # discriminator steps per generator step
-  generator_loss: str = "saturating"  # Algorithm 1; 'non_saturating' as the released code
-  optimizer: str = "goodfellow_sgd"   # goodfellow_sgd | adam
-  learning_rate: float = 0.1
+  generator_loss: str = "saturating"  # saturating (Algorithm 1) | non_saturating (-log D(G(z)), the released code)
+  optimizer: str = "goodfellow_sgd"   # goodfellow_sgd (SGD, momentum 0.5 -> 0.7) | adam
+  learning_rate: float = 0.1      # both players
   beta1: float = 0.5              # adam
   lr_decay: float = 1.000004      # goodfellow_sgd: lr divided by this every update
 
@@ -57,6 +57,7 @@ class GANConfig:
     common.check_positive("batch_size", self.batch_size)
     common.check_positive("learning_rate", self.learning_rate)
     common.check_positive("z_dim", self.z_dim)
+    common.check_widths(self.hidden, self.width)
     if self.arch == "dcgan":
       nets.check_image_shape(self.data_shape)
       if self.num_classes:
@@ -66,21 +67,21 @@ class GANConfig:
   def goodfellow(cls, data_shape=(28, 28, 1), **kw) -> "GANConfig":
     """goodfeli/adversarial mnist.yaml: maxout D, 1200-1200 G, SGD 0.1 + momentum, batch 100,
     trained with the non-saturating generator loss."""
-    return cls(data_shape=data_shape, arch="maxout", generator_loss="non_saturating", **kw)
+    return cls(data_shape=data_shape, **{"arch": "maxout", "generator_loss": "non_saturating", **kw})
 
   @classmethod
   def mirza(cls, data_shape=(28, 28, 1), num_classes=10, **kw) -> "GANConfig":
     """Mirza & Osindero 2014, Section 4.1: lr 0.1 decayed by 1.00004 per update, momentum 0.5 -> 0.7."""
-    kw = {"lr_decay": 1.00004, "generator_loss": "non_saturating", **kw}
-    return cls(data_shape=data_shape, num_classes=num_classes, arch="maxout", **kw)
+    kw = {"lr_decay": 1.00004, "generator_loss": "non_saturating", "arch": "maxout", **kw}
+    return cls(data_shape=data_shape, num_classes=num_classes, **kw)
 
   @classmethod
   def toy(cls, data_shape=(2,), **kw) -> "GANConfig":
     """2-D mixtures: ReLU MLPs, Gaussian noise, Adam 1e-3 (beta1 0.5), batch 256, the
     non-saturating generator loss (the saturating one barely moves the generator here)."""
-    kw = {"batch_size": 256, "learning_rate": 1e-3, "generator_loss": "non_saturating", **kw}
-    return cls(data_shape=data_shape, arch="mlp", noise="normal", z_dim=kw.pop("z_dim", 16),
-               optimizer="adam", **kw)
+    kw = {"batch_size": 256, "learning_rate": 1e-3, "generator_loss": "non_saturating",
+          "arch": "mlp", "noise": "normal", "z_dim": 16, "optimizer": "adam", **kw}
+    return cls(data_shape=data_shape, **kw)
 
 
 @struct.dataclass
@@ -204,3 +205,19 @@ def generate(state: GANState, key, n: int, labels=None) -> jax.Array:
   z = common.sample_noise(key, n, c.z_dim, c.noise)
   out, _ = common.apply(generator, state.generator, z, labels, key=key, train=False)
   return out
+
+
+# ---- the run layer --------------------------------------------------------------------------------
+
+def _unconditional(dataset, preset, **overrides) -> GANConfig:
+  return getattr(GANConfig, preset)(dataset.data_shape, **overrides)
+
+
+METHOD = program.generator_method(
+    "gan", "the GAN (Goodfellow et al. 2014, Algorithm 1)", program.Steps(init, train_step, generate),
+    GANConfig,
+    presets={"goodfellow": lambda d, **kw: _unconditional(d, "goodfellow", **kw),
+             "toy": lambda d, **kw: _unconditional(d, "toy", **kw)},
+    preset_for=lambda dataset, settings: "goodfellow" if dataset.is_image else "toy",
+    examples=lambda: {"goodfellow": GANConfig.goodfellow(), "toy": GANConfig.toy()},
+    derived=("data_shape", "num_classes"))

@@ -27,11 +27,12 @@ import numpy as np
 import optax
 from flax import struct
 
-from jaxgan import losses
+from jaxgan import losses, program
 from jaxgan.algos import common
 from jaxgan.data import captions as captions_lib
 from jaxgan.metrics import retrieval
 from jaxgan.nets.text import CharCNNRNN, ImageEncoder
+from jaxrun import Method
 
 
 IMAGE_ENCODERS = ("cnn", "fixed")
@@ -39,18 +40,18 @@ IMAGE_ENCODERS = ("cnn", "fixed")
 
 @dataclasses.dataclass(frozen=True)
 class TextEncoderConfig:
-  data_shape: tuple[int, ...] = (64, 64, 3)
-  emb_dim: int = 1024               # StackGAN's text embedding size
-  cnn_dim: int = 256
-  conv_features: tuple[int, int] = (384, 512)
+  data_shape: tuple[int, ...] = (64, 64, 3)  # the images' shape (H, W, C)
+  emb_dim: int = 1024               # joint embedding size (StackGAN's text embedding)
+  cnn_dim: int = 256                # the third temporal convolution's features (the RNN's input)
+  conv_features: tuple[int, int] = (384, 512)  # the first two temporal convolutions' features
   image_width: int = 32             # the image encoder's first convolution
-  max_length: int = captions_lib.MAX_LENGTH
-  classes_per_batch: int = 40
-  images_per_class: int = 1
-  captions_per_class: int = 5
-  learning_rate: float = 4e-4
+  max_length: int = captions_lib.MAX_LENGTH  # characters per caption (Reed: 201)
+  classes_per_batch: int = 40       # distinct classes per minibatch
+  images_per_class: int = 1         # images averaged per class in a minibatch
+  captions_per_class: int = 5       # captions averaged per class in a minibatch
+  learning_rate: float = 4e-4       # RMSProp
   lr_decay: float = 0.98            # multiplied in every decay_every steps (Reed: every epoch)
-  decay_every: int = 100
+  decay_every: int = 100            # steps between decays (default: one epoch of the data)
   margin: float = 1.0               # the 0-1 class loss of the structured hinge
   image_encoder: str = "cnn"        # "cnn" (trained jointly) or "fixed" (the split's features)
 
@@ -243,7 +244,7 @@ def evaluate(state: TextEncoderState, dataset) -> dict:
 def sample_figure(state: TextEncoderState, dataset, path: str, queries: int = 6, top: int = 8) -> None:
   """Retrieval on the test classes: each row is one caption (of a different class) and the
   ``top`` test images its embedding scores highest, framed green where the class matches."""
-  from jaxgan import plots
+  from jaxrun import plots
 
   split = dataset.test
   classes = np.unique(split.y)[:queries]
@@ -255,3 +256,48 @@ def sample_figure(state: TextEncoderState, dataset, path: str, queries: int = 6,
   plots.captioned_rows([split.x[r] for r in ranked], texts, path,
                        [["tab:green" if split.y[j] == c else "tab:red" for j in r]
                         for r, c in zip(ranked, classes)])
+
+
+# ---- the run layer --------------------------------------------------------------------------------
+
+
+def configure(dataset, settings, preset, overrides: dict, steps) -> TextEncoderConfig:
+  """Reed's settings for ``dataset``: the image side's resolution, fixed features' size, and the
+  learning rate decayed once per epoch ((training images / classes per batch) steps)."""
+  features = dataset.train.features
+  if overrides.get("image_encoder") == "fixed" and features is not None:
+    overrides = {"emb_dim": features.shape[1], **overrides}  # v itself is the image embedding
+  base = TextEncoderConfig(data_shape=dataset.data_shape, **overrides)
+  epoch = max(1, len(dataset.train) // base.classes_per_batch)
+  return dataclasses.replace(base, decay_every=overrides.get("decay_every", epoch))
+
+
+def check(config: TextEncoderConfig, dataset, settings) -> None:
+  # (It draws min(classes_per_batch, classes) classes: there is no batch size to check.)
+  if tuple(config.data_shape) != dataset.data_shape:
+    raise ValueError(f"the config expects images of shape {config.data_shape} but {dataset.name} "
+                     f"has {dataset.data_shape}.")
+  image_input(dataset.train, config)  # missing or mis-sized fixed features fail here
+
+
+class TextEncoderProgram(program.StepProgram):
+  def device_data(self) -> dict:
+    return device_data(self.dataset.train, self.config)
+
+  def figure(self, state, path: str, key=None, n: int = 0) -> None:
+    sample_figure(state, self.dataset, path)
+
+  def evaluate(self, state, step, samples=None):
+    return {}, evaluate(state, self.dataset)
+
+
+METHOD = Method(
+    name="text-encoder",
+    summary="Reed et al. 2016's char-CNN-RNN text encoder (structured joint embedding)",
+    config=TextEncoderConfig, settings=program.CaptionSettings,
+    load=lambda settings: program.load_captioned(settings, "the text encoder"),
+    configure=configure, check=check, derived=("data_shape",),
+    build=lambda dataset, settings, config, loop, out: TextEncoderProgram(
+        program.Steps(init, train_step), "text-encoder", dataset, settings, config, loop, out),
+    loop_defaults=program.loop_defaults, aliases={"learning_rate": ("--lr",)},
+    default_out=program.default_out("text-encoder"))

@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
-from jaxgan import losses, nets, optim
+from jaxgan import losses, nets, optim, program
 from jaxgan.algos import common
 from jaxgan.algos.common import Player
 
@@ -28,18 +28,18 @@ class WGANConfig:
   """Defaults are the official code's: RMSProp 5e-5, c = 0.01, n_critic = 5, batch 64, DCGAN
   networks of width 64, z ~ N(0, I) of size 100."""
 
-  data_shape: tuple[int, ...] = (64, 64, 3)
+  data_shape: tuple[int, ...] = (64, 64, 3)  # the data's shape: (H, W, C) images or (D,) points
   arch: str = "dcgan"             # dcgan | mlp
   width: int = 64                 # dcgan ngf / ndf
   hidden: tuple[int, ...] = (512, 512, 512)  # mlp widths (official MLP_G / MLP_D)
-  generator_batch_norm: bool = True
-  critic_batch_norm: bool = True
-  z_dim: int = 100
-  noise: str = "normal"
-  batch_size: int = 64
-  learning_rate: float = 5e-5
-  clip: float = 0.01
-  n_critic: int = 5
+  generator_batch_norm: bool = True  # dcgan: batch norm in the generator (the paper also trains without)
+  critic_batch_norm: bool = True  # dcgan: batch norm in the critic
+  z_dim: int = 100                # size of the noise z
+  noise: str = "normal"           # normal | uniform
+  batch_size: int = 64            # examples per minibatch (critic and generator)
+  learning_rate: float = 5e-5     # RMSProp, both players
+  clip: float = 0.01              # weight clipping: the critic's weights stay in [-clip, clip]
+  n_critic: int = 5               # critic iterations per generator iteration
   n_critic_warmup: int = 100      # critic iterations ...
   warmup_iterations: int = 25     # ... during the first generator iterations
   warmup_every: int = 500         # ... and at every this-many-th generator iteration (0: never)
@@ -54,6 +54,7 @@ class WGANConfig:
     common.check_positive("batch_size", self.batch_size)
     common.check_positive("learning_rate", self.learning_rate)
     common.check_positive("z_dim", self.z_dim)
+    common.check_widths(self.hidden, self.width)
     if self.arch == "dcgan":
       nets.check_image_shape(self.data_shape)
 
@@ -64,8 +65,8 @@ class WGANConfig:
     64x64 images) barely move these small networks: 0 of 8 ring modes after 5,000 iterations,
     where this preset covered 7 (seed 0) and 2 (seed 1); see benchmarks/results/gan_quality.md."""
     kw = {"batch_size": 256, "hidden": (128, 128, 128), "z_dim": 16, "learning_rate": 1e-3,
-          "clip": 0.1, "warmup_iterations": 0, "warmup_every": 0, **kw}
-    return cls(data_shape=data_shape, arch="mlp", **kw)
+          "clip": 0.1, "warmup_iterations": 0, "warmup_every": 0, "arch": "mlp", **kw}
+    return cls(data_shape=data_shape, **kw)
 
 
 @struct.dataclass
@@ -169,3 +170,14 @@ def generate(state: WGANState, key, n: int, labels=None) -> jax.Array:
   z = common.sample_noise(key, n, state.config.z_dim, state.config.noise)
   out, _ = common.apply(generator, state.generator, z, key=key, train=False)
   return out
+
+
+# ---- the run layer --------------------------------------------------------------------------------
+
+METHOD = program.generator_method(
+    "wgan", "the Wasserstein GAN with weight clipping (Arjovsky et al. 2017)",
+    program.Steps(init, train_step, generate), WGANConfig,
+    presets={"paper": lambda d, **kw: WGANConfig(d.data_shape, **kw),
+             "toy": lambda d, **kw: WGANConfig.toy(d.data_shape, **kw)},
+    preset_for=lambda dataset, settings: "paper" if dataset.is_image else "toy",
+    examples=lambda: {"paper": WGANConfig(), "toy": WGANConfig.toy()})

@@ -16,6 +16,8 @@ def load(name: str, image_size: int | None = None, data_dir: str | None = None,
          max_examples: int | None = None) -> Dataset:
   """Loads ``name``: 'digits', 'ring8', 'grid25', 'shapes', 'tfds:NAME' (e.g. tfds:mnist,
   tfds:cifar10) or 'folder:ROOT' (captioned images, Reed's CUB / Oxford-102 layout)."""
+  if max_examples is not None and max_examples < 1:
+    raise ValueError(f"max_examples must be >= 1, got {max_examples}.")
   if name == "digits":
     return load_digits(16 if image_size is None else image_size)
   if name in ("ring8", "grid25"):
@@ -23,7 +25,7 @@ def load(name: str, image_size: int | None = None, data_dir: str | None = None,
       raise ValueError(f"{name} is a 2-D point dataset; --image-size does not apply.")
     return load_mixture(name)
   if name == "shapes":  # max_examples: images per class (default 60)
-    return load_shapes(64 if image_size is None else image_size, per_class=max_examples or 60)
+    return load_shapes(64 if image_size is None else image_size, per_class=60 if max_examples is None else max_examples)
   if name.startswith("folder:") and len(name) > 7:
     return load_folder(name[7:], 64 if image_size is None else image_size,
                        max_per_class=max_examples)

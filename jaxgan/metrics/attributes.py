@@ -20,7 +20,7 @@ from flax import linen as nn
 
 from jaxgan.data import shapes
 from jaxgan.metrics.classifier import frechet_distance, inception_score
-from jaxgan.nets.conv import Conv
+from jaxrun.conv import Conv
 
 SIDE = 32
 

@@ -15,7 +15,7 @@ from flax import linen as nn
 from flax import serialization
 
 from jaxgan.data import Dataset
-from jaxgan.nets.conv import Conv
+from jaxrun.conv import Conv
 
 
 class ConvClassifier(nn.Module):

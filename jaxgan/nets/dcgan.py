@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
-from jaxgan.nets.conv import Conv
+from jaxrun.conv import Conv
 from jaxgan.nets.layers import SubPixelConvTranspose, batch_norm
 
 _W = nn.initializers.normal(0.02)

@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
-from jaxgan.nets.conv import conv2d, depth_to_space
+from jaxrun.conv import conv2d, depth_to_space
 
 
 def subpixel_kernel(kernel: jax.Array) -> jax.Array:

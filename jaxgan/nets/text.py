@@ -17,7 +17,7 @@ import jax.numpy as jnp
 from flax import linen as nn
 
 from jaxgan.data.captions import ALPHABET
-from jaxgan.nets.conv import Conv, conv_valid
+from jaxrun.conv import Conv, conv_valid
 
 REED_INIT = nn.initializers.uniform(scale=0.16)  # U[0, 0.16) shifted below to U[-0.08, 0.08)
 
@@ -28,7 +28,7 @@ def _reed_init(key, shape, dtype=jnp.float32):
 
 class TemporalConv(nn.Module):
   """A width-``width`` VALID convolution over time, [B, T, C] -> [B, T - width + 1, F] (computed as
-  a 1 x width image convolution, so it takes the loop-safe path of :mod:`jaxgan.nets.conv`)."""
+  a 1 x width image convolution, so it takes the loop-safe path of :mod:`jaxrun.conv`)."""
 
   features: int
   width: int = 4

@@ -1,8 +1,7 @@
-"""Sample grids, scatter plots and learning curves (Pillow and matplotlib, no display needed)."""
+"""Sample grids, scatter plots and learning curves (Pillow and matplotlib, no display needed).
+Every function writes one PNG at ``path``; the loop hands it a temporary path and renames it."""
 
-import json
 import math
-import os
 
 import numpy as np
 from PIL import Image
@@ -24,7 +23,7 @@ def image_grid(images: np.ndarray, path: str, ncols: int = 8, pad: int = 1) -> N
   img.save(path)
 
 
-def _pyplot():
+def pyplot():
   import matplotlib
 
   matplotlib.use("Agg")
@@ -34,7 +33,7 @@ def _pyplot():
 
 
 def scatter(samples: np.ndarray, real: np.ndarray, path: str) -> None:
-  plt = _pyplot()
+  plt = pyplot()
   fig, ax = plt.subplots(figsize=(4, 4))
   ax.scatter(real[:, 0], real[:, 1], s=2, c="0.7", label="data")
   ax.scatter(samples[:, 0], samples[:, 1], s=2, c="tab:blue", alpha=0.6, label="generator")
@@ -45,38 +44,25 @@ def scatter(samples: np.ndarray, real: np.ndarray, path: str) -> None:
   plt.close(fig)
 
 
-def read_jsonl(path: str) -> list[dict]:
-  if not os.path.exists(path):
-    return []
-  with open(path) as f:
-    return [json.loads(line) for line in f if line.strip()]
-
-
-def truncate_jsonl(path: str, step: int) -> None:
-  """Keeps only the rows with ``step <= step`` (after a resume from that checkpoint)."""
-  rows = [r for r in read_jsonl(path) if r["step"] <= step]
-  with open(path, "w") as f:
-    f.writelines(json.dumps(r) + "\n" for r in rows)
-
-
-def learning_curves(metrics_path: str, path: str) -> None:
-  """One panel per logged quantity against generator iterations (WGAN: the Wasserstein estimate,
-  the paper's training curve)."""
-  rows = read_jsonl(metrics_path)
+def learning_curves(rows: list[dict], path: str, skip=("step", "seconds", "n_critic"),
+                    xlabel: str = "generator iteration") -> None:
+  """One panel per logged number against the step (WGAN: the Wasserstein estimate, the paper's
+  training curve); rows without a value are left out of its panel."""
   if not rows:
     return
-  keys = [k for k in rows[0] if k not in ("step", "n_critic")]
-  plt = _pyplot()
+  keys = [k for k in dict.fromkeys(k for r in rows for k in r)
+          if k not in skip and all(isinstance(r.get(k, 0.0), (int, float)) for r in rows)]
+  plt = pyplot()
   fig, axes = plt.subplots(1, len(keys), figsize=(4 * len(keys), 3), squeeze=False)
-  steps = np.array([r["step"] for r in rows])
   for ax, k in zip(axes[0], keys):
-    v = np.array([r[k] for r in rows])
-    ax.plot(steps, v, lw=0.5, alpha=0.4)
+    steps = np.array([r["step"] for r in rows if k in r])
+    v = np.array([r[k] for r in rows if k in r], float)
+    ax.plot(steps, v, lw=0.5, alpha=0.4, marker="o" if len(v) < 20 else None, ms=3)
     if len(v) >= 20:  # moving average
       w = max(len(v) // 50, 5)
       ax.plot(steps[w - 1:], np.convolve(v, np.ones(w) / w, mode="valid"), lw=1.5)
     ax.set_title(k)
-    ax.set_xlabel("generator iteration")
+    ax.set_xlabel(xlabel)
   fig.tight_layout()
   fig.savefig(path, dpi=100)
   plt.close(fig)
@@ -85,7 +71,7 @@ def learning_curves(metrics_path: str, path: str) -> None:
 def captioned_rows(rows: list, captions: list[str], path: str, frames: list | None = None) -> None:
   """One row of images (uint8 [K, H, W, C] or floats in [-1, 1]) per caption, the caption above
   it; ``frames``: per row, per image, a colour for its frame (None: no frame)."""
-  plt = _pyplot()
+  plt = pyplot()
   cols = max(len(r) for r in rows)
   fig, axes = plt.subplots(len(rows), cols, figsize=(1.3 * cols, 1.55 * len(rows)), squeeze=False)
   for i, (images, text) in enumerate(zip(rows, captions)):

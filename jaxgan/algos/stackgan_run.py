@@ -1,0 +1,208 @@
+"""StackGAN on the run layer and with its text encoder: the captions' embeddings, the class-match
+and attribute evaluation, sample figures by caption, sentence interpolation, and ``METHOD``.
+
+A StackGAN run builds on other runs: Stage-I on a trained text encoder (``--text-encoder DIR``),
+Stage-II on a trained Stage-I (``--stage1 DIR``, whose text encoder it uses). Their run directories
+are settings of the run; ``load`` restores their states once, and every function here takes the
+text encoder's state (``encoder``) as an argument.
+"""
+
+import dataclasses
+import functools
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxgan import program
+from jaxgan.algos import text_encoder
+from jaxgan.algos.stackgan import StackGANConfig, StackGANState, check_stage1, generate, init, train_step
+from jaxrun import Method
+
+
+def embed_captions(encoder, captions) -> np.ndarray:
+  """Text embeddings [..., emb_dim] of an array of caption strings, by the text encoder ``encoder``."""
+  arr = np.asarray(captions, object)
+  flat = text_encoder.embed_text(encoder, text_encoder.encode(encoder, arr.ravel()))
+  return flat.reshape(*arr.shape, -1).astype(np.float32)
+
+
+def device_data(split, encoder) -> dict:
+  """uint8 images and the text embedding of each of their captions [N, K, emb_dim]."""
+  if split.captions is None:
+    raise ValueError("StackGAN trains on captioned images: use --dataset shapes or folder:ROOT.")
+  return {"x": split.x, "emb": embed_captions(encoder, split.captions)}
+
+
+@functools.partial(jax.jit, static_argnums=3)
+def _generate(state, key, embeddings, sample_condition):
+  return generate(state, key, embeddings, sample_condition)
+
+
+def class_match_accuracy(encoder, split, generated, emb) -> dict:
+  """How often an image generated from a held-out caption is assigned that caption's class by the
+  text encoder's joint embedding (zero-shot, among the split's classes), against the same for the
+  real images: a text-image consistency score (R-precision-like) in the text encoder's space.
+  ``generated``: one image per example of ``split``, in [-1, 1], from its first caption; ``emb``:
+  the text embeddings of all of ``split``'s captions [N, K, D]. Empty for a text encoder trained
+  on fixed image features: it has no image encoder to read generated images with."""
+  from jaxgan.metrics import retrieval
+
+  if encoder.config.image_encoder == "fixed":
+    return {}
+  classes, class_text = retrieval.class_means(emb.mean(1), split.y)
+  side = encoder.config.data_shape[0]  # the image encoder's resolution
+  to_uint8 = lambda x: np.asarray(jax.image.resize(jnp.asarray(x, jnp.float32), (len(x), side, side, 3),
+                                                   "linear").round().clip(0, 255).astype(jnp.uint8))
+  fake = text_encoder.embed_images(encoder, to_uint8((np.asarray(generated) + 1.0) * 127.5))
+  real = text_encoder.embed_images(encoder, to_uint8(split.x))
+  return {"class_match_generated": retrieval.zero_shot_accuracy(fake, split.y, class_text, classes),
+          "class_match_real": retrieval.zero_shot_accuracy(real, split.y, class_text, classes)}
+
+
+def evaluate(state: StackGANState, encoder, dataset, key=None) -> dict:
+  """On the test split (held-out classes), one image per test image from its first caption:
+  class-match accuracy in the text encoder's space and, on ``shapes``, the attribute accuracy,
+  Fréchet distance and Inception-style score of the attribute classifier."""
+  split = dataset.test
+  key = jax.random.key(0) if key is None else key
+  emb = embed_captions(encoder, split.captions)  # every caption once: [N, K, D]
+  generated = np.concatenate([np.asarray(_generate(state, jax.random.fold_in(key, i),
+                                                   jnp.asarray(emb[i:i + 256, 0]), True))
+                              for i in range(0, len(emb), 256)])
+  out = class_match_accuracy(encoder, split, generated, emb)
+  if split.attributes is not None:
+    from jaxgan.metrics import attributes
+
+    params, own = attributes.train_attribute_classifier()
+    out.update(attributes.generated_image_metrics(params, generated, split.x, split.attributes))
+    out["attribute_classifier_real_test_mean"] = own["mean"]
+  return {f"test_{k}": v for k, v in out.items()}
+
+
+def caption_samples(state: StackGANState, encoder, texts, n: int, key=None) -> np.ndarray:
+  """[len(texts), n, S, S, 3] samples in [-1, 1] for each caption (new z and c per sample)."""
+  key = jax.random.key(0) if key is None else key
+  emb = np.repeat(embed_captions(encoder, list(texts)), n, axis=0)
+  images = np.asarray(_generate(state, key, jnp.asarray(emb), True))
+  return images.reshape(len(texts), n, *images.shape[1:])
+
+
+def sample_figure(state: StackGANState, encoder, dataset, path: str, rows: int = 6,
+                  per_row: int = 8) -> None:
+  """Rows of samples for test captions (one caption of a different class per row)."""
+  from jaxrun import plots
+
+  split = dataset.test
+  first = [int(np.nonzero(split.y == c)[0][0]) for c in np.unique(split.y)[:rows]]
+  texts = [split.captions[i, 0] for i in first]
+  samples = caption_samples(state, encoder, texts, per_row)
+  plots.captioned_rows([np.asarray(x) for x in samples], texts, path)
+
+
+def interpolate(state: StackGANState, encoder, text_a: str, text_b: str, steps: int = 8,
+                key=None) -> np.ndarray:
+  """[steps, S, S, 3]: one noise vector, the sentence embedding moved linearly from ``text_a`` to
+  ``text_b`` (conditioning at its mean), as in the interpolation figures of the papers."""
+  c = state.config
+  key = jax.random.key(0) if key is None else key
+  e_a, e_b = embed_captions(encoder, [text_a, text_b])
+  alphas = np.linspace(0.0, 1.0, steps)[:, None]
+  emb = jnp.asarray((1 - alphas) * e_a + alphas * e_b)
+  z = jnp.broadcast_to(jax.random.normal(key, (1, c.z_dim)), (steps, c.z_dim))
+  return np.asarray(generate(state, key, emb, sample_condition=False, z=z))
+
+
+# ---- the run layer --------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class StackGANSettings(program.CaptionSettings):
+  text_encoder: str = ""   # Stage-I: run directory of the trained text encoder (jaxgan train text-encoder)
+  stage1: str = ""         # Stage-II: run directory of the trained Stage-I it refines (its text encoder is used)
+
+
+@dataclasses.dataclass(frozen=True)
+class Context:
+  dataset: Any
+  encoder: Any                          # the text encoder's state
+  stage1: StackGANState | None = None   # Stage-II: the trained Stage-I state
+
+
+def _restore(path: str, method: Method):
+  from jaxrun import run
+
+  return run.reopen(path, method, load_context=False)
+
+
+def load(settings: StackGANSettings) -> Context:
+  """The data, and the states of the runs this one builds on."""
+  dataset = program.load_captioned(settings, "StackGAN")
+  stage1 = None
+  if settings.stage1:
+    if settings.text_encoder:
+      raise ValueError("Stage-II uses its Stage-I run's text encoder; drop --text-encoder.")
+    run, _, stage1 = _restore(settings.stage1, METHOD)
+    if run.config.stage != 1:
+      raise ValueError(f"{settings.stage1} is a StackGAN Stage-II run; --stage1 takes a Stage-I run.")
+    encoder_dir = run.settings.text_encoder
+  elif settings.text_encoder:
+    encoder_dir = settings.text_encoder
+  else:
+    raise ValueError("StackGAN is conditioned on a trained text encoder: train one with `jaxgan "
+                     "train text-encoder --dataset ... --out DIR` and pass --text-encoder DIR.")
+  return Context(dataset, _restore(encoder_dir, text_encoder.METHOD)[2], stage1)
+
+
+def configure(ctx: Context, settings, preset, overrides: dict, steps) -> StackGANConfig:
+  stage = overrides.get("stage", 2 if settings.stage1 else 1)
+  if stage == 2 and not settings.stage1:
+    raise ValueError("Stage-II refines a trained Stage-I: pass --stage1 DIR.")
+  if stage == 1 and settings.stage1:
+    raise ValueError("--stage1 is the Stage-I run that Stage-II refines: pass --stage 2 with it.")
+  if ctx.stage1 is not None and ctx.dataset.data_shape[0] != 4 * ctx.stage1.config.data_shape[0]:
+    side = ctx.stage1.config.data_shape[0]
+    raise ValueError(f"Stage-II refines the {side} px Stage-I images 4x: pass --image-size {4 * side}.")
+  overrides = {"emb_dim": ctx.encoder.config.emb_dim, **overrides, "stage": stage}
+  return StackGANConfig.paper(ctx.dataset.data_shape, len(ctx.dataset.train), **overrides)
+
+
+def check(config: StackGANConfig, ctx: Context, settings) -> None:
+  program.check_data_fits(config, ctx.dataset)
+  check_stage1(config, None if ctx.stage1 is None else ctx.stage1.config)
+
+
+class StackGANProgram(program.StepProgram):
+  def __init__(self, ctx: Context | None, settings, config, loop, out):
+    ctx = Context(None, None) if ctx is None else ctx  # restoring a Stage-I state needs no context
+    super().__init__(program.Steps(init, train_step), "stackgan", ctx.dataset, settings, config,
+                     loop, out)
+    self.encoder, self.stage1 = ctx.encoder, ctx.stage1
+
+  def init(self):
+    return jax.jit(init, static_argnums=1)(self.init_key, self.config, self.stage1)
+
+  def device_data(self) -> dict:
+    return device_data(self.dataset.train, self.encoder)
+
+  def figure(self, state, path: str, key=None, n: int = 0) -> None:
+    sample_figure(state, self.encoder, self.dataset, path)
+
+  def evaluate(self, state, step, samples=None):
+    return {}, evaluate(state, self.encoder, self.dataset)
+
+  def caption_samples(self, state, captions, n, key):
+    return caption_samples(state, self.encoder, captions, n, key)
+
+  def interpolate(self, state, text_a, text_b, steps, key):
+    return interpolate(state, self.encoder, text_a, text_b, steps, key)
+
+
+METHOD = Method(
+    name="stackgan",
+    summary="StackGAN Stage-I / Stage-II (Zhang et al. 2017) on a trained text encoder",
+    config=StackGANConfig, settings=StackGANSettings, load=load, configure=configure, check=check,
+    presets=("paper",), preset_for=lambda ctx, settings: "paper", derived=("data_shape", "emb_dim"),
+    build=StackGANProgram, loop_defaults=program.loop_defaults, aliases={"learning_rate": ("--lr",)},
+    default_out=program.default_out("stackgan"))

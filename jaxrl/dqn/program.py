@@ -1,0 +1,324 @@
+"""DQN on the run layer (``jaxrl train dqn``): what the loop runs, with seeds vmapped.
+
+A chunk is ``jit(vmap(run))`` over ``log_every`` environment steps for every seed at once, its
+state donated (updated in place). Between chunks: one JSON line of metrics (per-seed lists and
+their mean), evaluation at intervals, checkpoints of the whole state (networks, optimiser, replay
+buffer, environments). Iteration t of a seed uses ``fold_in(key, t)``, so a resumed run equals an
+uninterrupted one bitwise. The run's keys: per seed, ``per_index(streams(seed, 2)[0], seeds)`` to
+train and ``[1]`` to evaluate.
+
+Atari (envpool) runs one seed (a pool cannot be vmapped; run seeds as separate processes) with the
+environments stepped inside the jitted chunk through envpool's XLA interface (on a TPU, where
+envpool has no XLA target, from Python: the host path, said on stderr). A C++ pool's state cannot
+be saved, so the pool is created afresh, seeded from the run seed and the step, at the start and
+after every checkpoint (the episodes in progress there end; one per environment per checkpoint):
+a resumed Atari run also equals the uninterrupted one bitwise. Each new pool, and each
+evaluation's pool, costs one compilation: envpool's handle is part of the compiled call.
+"""
+
+import dataclasses
+import functools
+import sys
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxrl import envs
+from jaxrl.dqn import algorithm as dqn
+from jaxrl.dqn import atari as dqn_atari
+from jaxrl.dqn.config import PRESETS, DQNConfig, check_environment
+from jaxrl.envs import atari
+from jaxrun import Method, Program, keys, plots
+
+ENV_STEPPING = ("auto", "xla", "host")
+
+
+@dataclasses.dataclass(frozen=True)
+class DQNSettings:
+  env: str = "CartPole-v1"     # gymnax environment (CartPole-v1, Acrobot-v1, MountainCar-v0, the MinAtar games) or envpool Atari game (Pong-v5, Breakout-v5, ...; needs the atari extra)
+  seeds: int = 1               # independent agents trained together (vmap); Atari: 1
+  env_stepping: str = "auto"   # Atari: step envpool inside jit (xla) or from Python (host); auto: xla, host on TPU
+
+  def __post_init__(self):
+    if self.seeds < 1:
+      raise ValueError(f"seeds must be >= 1, got {self.seeds}.")
+    if self.env_stepping not in ENV_STEPPING:
+      raise ValueError(f"env_stepping must be one of {ENV_STEPPING}, got {self.env_stepping!r}.")
+
+
+def seed_keys(seed: int, seeds: int) -> tuple[jax.Array, jax.Array]:
+  """(train keys [seeds], evaluation keys [seeds]): independent streams of one seed."""
+  train_root, eval_root = keys.streams(seed, 2)
+  return keys.per_index(train_root, seeds), keys.per_index(eval_root, seeds)
+
+
+def first_seed(x) -> int:
+  """A counter of the states (vmapped over seeds, or Atari's single unbatched state)."""
+  return int(np.ravel(np.asarray(x))[0])
+
+
+def env_stepping(settings: DQNSettings) -> str:
+  """How Atari environments are stepped: ``xla`` unless asked otherwise or on a TPU."""
+  if settings.env_stepping != "auto":
+    return settings.env_stepping
+  if jax.default_backend() == "tpu":
+    print("jaxrl: envpool has no XLA target for TPU; stepping the Atari environments from Python "
+          "(the host path).", file=sys.stderr)
+    return "host"
+  return "xla"
+
+
+def make_evaluate(config: DQNConfig, episodes: int | None = None, epsilon: float | None = None,
+                  xla: bool = True):
+  """(params [seeds], keys [seeds]) -> returns [seeds, episodes]. Atari: (params of the one seed,
+  keys [1]) -> returns [1, episodes]."""
+  if config.atari:
+    def evaluate(params, keys_):
+      return np.asarray(dqn_atari.evaluate_atari(params, config, keys_[0], episodes, epsilon,
+                                                 xla)["returns"])[None]
+    return evaluate
+  return jax.jit(jax.vmap(lambda p, k: dqn.evaluate(p, config, k, episodes, epsilon)["returns"]))
+
+
+def evaluation_summary(returns: np.ndarray, env: str = "") -> dict:
+  """Mean and spread over seeds of the evaluation returns [seeds, episodes]; for an Atari game with
+  reference scores also the human-normalised score of the mean."""
+  per_seed = returns.mean(-1)
+  out = {"return_mean": float(per_seed.mean()), "return_std_over_seeds": float(per_seed.std()),
+         "return_per_seed": per_seed.round(3).tolist(), "episodes_per_seed": int(returns.shape[-1])}
+  if atari.is_game(env) and env.split("-")[0] in atari.REFERENCE_SCORES:
+    out["human_normalized_score"] = atari.human_normalized_score(env, out["return_mean"])
+  return out
+
+
+def summary_row(step: int, seconds: float, m: dict) -> dict:
+  row = {"step": step, "seconds": round(seconds, 3)}
+  for k, v in m.items():
+    v = np.asarray(v)
+    row[k] = v.tolist()
+    if k == "episode_return":  # mean over the seeds that finished an episode in this chunk
+      has = np.asarray(m["episodes"]) > 0
+      row["episode_return_mean"] = float(v[has].mean()) if has.any() else None
+  return row
+
+
+@functools.cache
+def seeds_chunk(iterations: int):
+  """``chunk(states) -> (states, per-seed summary)``: ``iterations`` iterations of every seed, the
+  states donated (updated in place). One per length in a process (the config rides in the
+  states), so that a resume or the next run of the same config reuses its compilation."""
+  def chunk(states):
+    states, m = jax.vmap(lambda s: dqn.run(s, iterations))(states)
+    return states, dqn.summarize(m)
+  return jax.jit(chunk, donate_argnums=0)
+
+
+def _seed_axis(tree):
+  return jax.tree.map(lambda x: x[None], tree)
+
+
+class SeedsProgram(Program):
+  """The gymnax run: every seed's whole state (environments included) in one vmapped pytree."""
+
+  unit = "step"
+
+  def __init__(self, settings: DQNSettings, config: DQNConfig, loop, out: str):
+    self.settings, self.config, self.out = settings, config, out
+    self.steps_per_iteration = config.train_every
+    self.description = f"dqn {config.env} x{settings.seeds}"
+    self.train_keys, self.eval_keys = seed_keys(loop.seed, settings.seeds)
+    self.title = f"DQN {config.env}"
+
+  def init(self):
+    return jax.jit(jax.vmap(lambda k: dqn.init(k, self.config)))(self.train_keys)
+
+  def step(self, state) -> int:
+    return first_seed(state.iteration) * self.config.train_every
+
+  def make_chunk(self, iterations: int):
+    return seeds_chunk(iterations)
+
+  def rows(self, step, iterations, metrics, seconds):
+    return [summary_row(step + iterations * self.steps_per_iteration, seconds, metrics)]
+
+  def watch(self, state, metrics):
+    return metrics["loss"], state.params  # the replay buffer is too large to scan every chunk
+
+  def evaluator(self, episodes=None, epsilon=None):
+    return make_evaluate(self.config, episodes, epsilon)
+
+  def evaluate(self, state, step, episodes=None, epsilon=None, eval_keys=None):
+    """Evaluation returns per seed; keys ``fold_in(eval key of the seed, step)``."""
+    eval_keys = self.eval_keys if eval_keys is None else eval_keys
+    returns = np.asarray(self.evaluator(episodes, epsilon)(
+        state.params, jax.vmap(jax.random.fold_in, (0, None))(eval_keys, step)))
+    row = {"eval_return": returns.mean(-1).tolist(), "eval_return_mean": float(returns.mean())}
+    return row, {"env": self.config.env, "env_steps": step,
+                 **evaluation_summary(returns, self.config.env)}
+
+  def curves(self, rows, path):
+    learning_curves(rows, path, f"{self.title} ({self.settings.seeds} seeds)")
+
+
+def pool_seed(seed: int, step: int) -> int:
+  """envpool's seed for the pool that starts at ``step`` (its environments take seed + i)."""
+  return int(np.random.SeedSequence([seed, step]).generate_state(1)[0] % 2**30)
+
+
+def make_atari_chunk(iterations: int, pool: atari.Pool, xla: bool):
+  """``chunk(state)`` for one Atari seed on ``pool`` (the state has no seed axis; the summary has
+  one, of 1, as the rows expect): the XLA path, donating the state, or the host path."""
+  if xla:
+    act = functools.partial(dqn_atari.act_and_store_frames, pool.xla_step)
+
+    def chunk(state):
+      state, m = dqn.run(state, iterations, act)
+      return state, dqn.summarize(_seed_axis(m))
+    return jax.jit(chunk, donate_argnums=0)
+
+  host_run = dqn_atari.make_host_run(pool.host_step)
+
+  def host_chunk(state):
+    state, m = host_run(state, iterations)
+    return state, dqn.summarize(_seed_axis(m))
+  return host_chunk
+
+
+class AtariProgram(SeedsProgram):
+  """One seed on an envpool pool, recreated at the start and after every checkpoint."""
+
+  restarts = True
+
+  def __init__(self, settings: DQNSettings, config: DQNConfig, loop, out: str):
+    super().__init__(settings, config, loop, out)
+    self.seed, self.pool, self.checkpoint_every = loop.seed, None, loop.checkpoint_every
+    self.xla = env_stepping(settings) == "xla"
+
+  def _new_pool(self, step: int):
+    self.close()
+    self.pool = atari.Pool(self.config.env, self.config.num_envs, pool_seed(self.seed, step),
+                           **self.config.pool_options)
+    return self.pool.reset()
+
+  def init(self):
+    per_env = self.checkpoint_every // self.config.num_envs
+    if per_env < atari.MNIH2015["max_episode_steps"]:
+      print(f"jaxrl: each environment runs {per_env} steps between checkpoints, where the pool "
+            f"restarts; games longer than that never finish (raise --checkpoint-every).",
+            file=sys.stderr)
+    start = self._new_pool(0)
+    return jax.jit(lambda k, s: dqn.init(k, self.config, s))(self.train_keys[0], start)
+
+  def template(self):
+    spec = dqn.environment(self.config.env)
+    n = self.config.num_envs
+    start = (jax.ShapeDtypeStruct((n, *spec.observation_shape), jnp.uint8),
+             jax.eval_shape(lambda: atari.blank_state(n)))
+    return jax.eval_shape(lambda k, s: dqn.init(k, self.config, s), self.train_keys[0], start)
+
+  def make_chunk(self, iterations: int):
+    return make_atari_chunk(iterations, self.pool, self.xla)
+
+  def restart(self, state, step: int):
+    start = self._new_pool(step)
+    return jax.jit(dqn_atari.restart_pool, donate_argnums=0)(state, start)
+
+  def evaluator(self, episodes=None, epsilon=None):
+    return make_evaluate(self.config, episodes, epsilon, self.xla)
+
+  def close(self) -> None:
+    if self.pool is not None:
+      jax.effects_barrier()  # nothing may still be stepping the pool
+      self.pool.close()
+      self.pool = None
+
+
+def _mean_spread(rows: list[dict], key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+  """Rows that have ``key``: (index, mean over seeds, std over seeds); NaN where no seed has a value."""
+  idx = [i for i, r in enumerate(rows) if key in r]
+  if not idx:
+    return np.array(idx), np.zeros(0), np.zeros(0)
+  values = np.array([[np.nan if v is None else v for v in rows[i][key]] for i in idx], float)
+  if key == "episode_return":  # a seed with no finished episode in a chunk has no return there
+    counts = np.array([rows[i]["episodes"] for i in idx])
+    values = np.where(counts > 0, values, np.nan)
+  with warnings.catch_warnings():  # a chunk where no seed finished an episode has no mean: NaN
+    warnings.simplefilter("ignore", RuntimeWarning)
+    return np.array(idx), np.nanmean(values, 1), np.nanstd(values, 1)
+
+
+def learning_curves(rows: list[dict], path: str, title: str = "") -> None:
+  """Training-episode return and evaluation return, mean and spread (one std) over seeds,
+  against environment steps (left) and wall-clock seconds (right)."""
+  plt = plots.pyplot()
+  fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
+  for key, label in (("episode_return", "training episodes"), ("eval_return", "evaluation")):
+    idx, mean, std = _mean_spread(rows, key)
+    if not len(idx):
+      continue
+    for ax, x_key in zip(axes, ("step", "seconds")):
+      x = np.array([rows[i][x_key] for i in idx])
+      ax.plot(x, mean, label=label, marker="o" if key == "eval_return" else None, ms=3)
+      ax.fill_between(x, mean - std, mean + std, alpha=0.25)
+  for ax, xlabel in zip(axes, ("environment steps", "seconds")):
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("episode return")
+    ax.legend(fontsize=8)
+  fig.suptitle(title)
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+  plt.close(fig)
+
+
+# ---- the method -----------------------------------------------------------------------------------
+
+
+def preset_for(env, settings: DQNSettings) -> str:
+  """The preset of the environment's family: MinAtar, Atari (Nature), classic control (CleanRL)."""
+  if settings.env in envs.MINATAR:
+    return "minatar"
+  return "nature" if atari.is_game(settings.env) else "cleanrl"
+
+
+def configure(env, settings: DQNSettings, preset: str, overrides: dict, steps) -> DQNConfig:
+  if steps is not None:
+    overrides = {**overrides, "total_steps": steps}
+  return DQNConfig.preset(preset, settings.env, **overrides)
+
+
+def check(config: DQNConfig, env, settings: DQNSettings) -> None:
+  check_environment(config, env)
+  if config.atari and settings.seeds != 1:
+    raise ValueError(f"an Atari run trains one seed (envpool pools cannot be vmapped), got "
+                     f"--seeds {settings.seeds}; start one run per seed with --seed.")
+  if settings.env_stepping != "auto" and not config.atari:
+    raise ValueError("--env-stepping applies to Atari (envpool) environments.")
+
+
+def loop_defaults(config: DQNConfig, settings) -> dict:
+  """Atari checkpoints every 1M steps: the 1M replay makes 7 GB checkpoints, and the pool
+  restarts at each."""
+  return {"steps": config.total_steps, "log_every": 10_000, "sample_every": 0, "eval_every": 50_000,
+          "checkpoint_every": 1_000_000 if config.atari else 50_000, "keep_checkpoints": 2}
+
+
+def resize(config: DQNConfig, steps: int) -> DQNConfig:
+  """A resumed run extended to ``steps`` keeps the epsilon schedule it started with."""
+  return dataclasses.replace(config, total_steps=steps, exploration_steps=config.epsilon_decay_steps)
+
+
+def build(env, settings, config, loop, out) -> SeedsProgram:
+  return (AtariProgram if config.atari else SeedsProgram)(settings, config, loop, out)
+
+
+METHOD = Method(
+    name="dqn", summary="DQN with experience replay and a target network (Mnih et al. 2013, 2015)",
+    config=DQNConfig, settings=DQNSettings, load=lambda settings: dqn.environment(settings.env),
+    presets=PRESETS, preset_for=preset_for, configure=configure, check=check, build=build,
+    loop_defaults=loop_defaults, resize=resize, derived=("env", "total_steps"),
+    aliases={"learning_rate": ("--lr",)}, default_out=lambda settings: f"runs/dqn-{settings.env}",
+    examples=lambda: {"cleanrl": DQNConfig.cleanrl(), "minatar": DQNConfig.minatar(),
+                      "nature": DQNConfig.nature("Pong-v5"),
+                      "cleanrl-atari": DQNConfig.cleanrl_atari()})

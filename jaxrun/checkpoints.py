@@ -1,0 +1,130 @@
+"""Orbax checkpoints of a run, restored from abstract shapes, with a fallback past damaged ones.
+
+A resume takes the newest checkpoint that restores and holds finite values. One that does not (a
+truncated data file, a removed ``default/`` or ``ocdbt.process_0/``, a cut ``_METADATA``) is moved
+aside to ``checkpoints-damaged/`` (kept, not deleted) and the next older one is tried; the caller is
+told which step it took and why. Orbax's own noise about a failed read (its error log lines and the
+"Exception ignored in <coroutine ...>" reports of the reads it abandons) is held back while trying.
+A full disk during a save becomes one :class:`~jaxrun.errors.RunError` line, and the temporary
+directory of the cut save is removed.
+"""
+
+import contextlib
+import glob
+import logging
+import os
+import shutil
+import sys
+
+import orbax.checkpoint as ocp
+
+from jaxrun import errors
+
+
+@contextlib.contextmanager
+def _quiet():
+  """Holds back orbax's logging and the unraisable-exception reports of its abandoned reads."""
+  logger = logging.getLogger("absl")
+  level, hook = logger.level, sys.unraisablehook
+  logger.setLevel(logging.CRITICAL)
+  sys.unraisablehook = lambda unraisable: None
+  try:
+    yield
+  finally:
+    logger.setLevel(level)
+    sys.unraisablehook = hook
+
+
+def _reason(err: BaseException) -> str:
+  first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+  return f"{type(err).__name__}: {first[:160]}"
+
+
+class Checkpoints:
+  """The run's ``checkpoints/`` directory: ``keep`` newest checkpoints, written synchronously."""
+
+  def __init__(self, path: str, keep: int):
+    self.path = os.path.abspath(path)
+    self.keep = keep
+    self._mngr = None
+
+  @property
+  def manager(self) -> ocp.CheckpointManager:
+    if self._mngr is None:
+      self._mngr = ocp.CheckpointManager(self.path, options=ocp.CheckpointManagerOptions(
+          max_to_keep=self.keep, create=True, enable_async_checkpointing=False,
+          cleanup_tmp_directories=True))
+    return self._mngr
+
+  def close(self) -> None:
+    if self._mngr is not None:
+      self._mngr.close()
+      self._mngr = None
+
+  def steps(self) -> list[int]:
+    if not os.path.isdir(self.path):
+      return []
+    return sorted(self.manager.all_steps())
+
+  def latest(self) -> int | None:
+    steps = self.steps()
+    return steps[-1] if steps else None
+
+  def save(self, step: int, state) -> None:
+    try:
+      self.manager.save(step, args=ocp.args.StandardSave(state))
+      self.manager.wait_until_finished()
+    except Exception as e:
+      if errors.disk_full_cause(e) is None:
+        raise
+      last = self._drop_partial()
+      raise errors.disk_full(os.path.join(self.path, str(step)), last) from None
+
+  def _drop_partial(self) -> int | None:
+    """After a cut save: removes orbax's temporary directories; returns the newest complete step."""
+    self.close()
+    for tmp in glob.glob(os.path.join(self.path, "*.orbax-checkpoint-tmp*")):
+      shutil.rmtree(tmp, ignore_errors=True)
+    return self.latest()
+
+  def restore(self, step: int, template):
+    """The checkpoint of ``step`` into the structure, shapes and dtypes of ``template`` (abstract
+    arrays: nothing is allocated for it)."""
+    if step not in self.steps():
+      have = ", ".join(map(str, self.steps())) or "none"
+      raise FileNotFoundError(f"no checkpoint at step {step} in {self.path}; it has: {have}.")
+    with _quiet():
+      return self.manager.restore(step, args=ocp.args.StandardRestore(template))
+
+  def restore_latest(self, template, is_finite) -> tuple[int | None, object, list[str], list[int]]:
+    """(step, state, notes, passed over) for the newest checkpoint that restores and that
+    ``is_finite`` accepts; step and state are None when none does. ``notes`` say which newer
+    checkpoints were passed over and why; nothing is moved yet (see :meth:`set_aside`)."""
+    notes, passed = [], []
+    for step in reversed(self.steps()):
+      try:
+        with _quiet():
+          state = self.manager.restore(step, args=ocp.args.StandardRestore(template))
+      except Exception as e:  # noqa: BLE001  (any failure to read means: damaged)
+        notes.append(f"checkpoint {step} does not restore ({_reason(e)})")
+        self.close()  # a failed read leaves the manager's idea of the layout behind: start afresh
+      else:
+        if is_finite(state):
+          return step, state, notes, passed
+        notes.append(f"checkpoint {step} holds non-finite values")
+      passed.append(step)
+    return None, None, notes, passed
+
+  def set_aside(self, steps: list[int]) -> None:
+    """Moves damaged checkpoints to ``checkpoints-damaged/`` (kept; a new save of their step must
+    not meet them)."""
+    if not steps:
+      return
+    self.close()
+    aside = os.path.join(os.path.dirname(self.path), "checkpoints-damaged")
+    os.makedirs(aside, exist_ok=True)
+    for step in steps:
+      dest, i = os.path.join(aside, str(step)), 1
+      while os.path.exists(dest):
+        dest, i = os.path.join(aside, f"{step}.{i}"), i + 1
+      os.replace(os.path.join(self.path, str(step)), dest)

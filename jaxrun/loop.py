@@ -1,0 +1,181 @@
+"""The chunk loop: every method's training runs through :func:`run_chunks`.
+
+Python touches training only between chunks. A chunk is the program's jitted scan over
+``log_every`` steps (one compiled function per chunk length, kept). After each chunk, in this
+order: the ``on_chunk`` hook (the place to watch a run, or to inject a fault in a test), the NaN
+guard, the evaluation when due (its fields join the chunk's last metrics row), metrics.jsonl and
+TensorBoard, the progress bar, the sample figure when due, the checkpoint when due (only finite
+states are ever saved) and, for a program that ``restarts``, the renewal of what the checkpoint
+cannot hold. :func:`finish` writes the end-of-run files. The chunks a process compiles are left out
+of the training speed it reports (``steps_per_s``, over the warm chunks).
+"""
+
+import dataclasses
+import os
+import time
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxrun import files
+from jaxrun.checkpoints import Checkpoints
+from jaxrun.errors import TrainingDivergedError
+from jaxrun.events import EventLog
+from jaxrun.method import LoopConfig, Program
+
+
+class Interrupted(KeyboardInterrupt):
+  """Ctrl-C (or a kill the hook simulates) during training: where the run stood."""
+
+  def __init__(self, step: int, checkpoint: int | None):
+    super().__init__(step, checkpoint)
+    self.step, self.checkpoint = step, checkpoint
+
+
+@jax.jit
+def _finite(tree) -> jax.Array:
+  leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)
+            if jnp.issubdtype(x.dtype, jnp.inexact)]
+  return jnp.all(jnp.stack(leaves)) if leaves else jnp.bool_(True)
+
+
+def all_finite(tree) -> bool:
+  """Whether every floating-point leaf of ``tree`` is free of NaN and inf (one device call)."""
+  return bool(_finite(tree))
+
+
+def _crossed(step: int, prev: int, every: int) -> bool:
+  return bool(every) and step // every > prev // every
+
+
+@dataclasses.dataclass
+class Outcome:
+  state: Any
+  step: int
+  seconds: float
+  last_row: dict
+  final_eval: dict | None         # the evaluation of the final step, when this process made it
+  steps_per_s: float | None       # over the chunks whose length was already compiled
+
+
+def _diverged(program: Program, m: dict, state, step: int, end: int, out: str,
+              good: int | None) -> TrainingDivergedError:
+  bad = sorted(k for k, v in m.items() if not np.all(np.isfinite(np.asarray(v, float))))
+  what = ", ".join(bad) if bad else "the parameters"
+  kept = (f"The last good checkpoint (step {good}) is kept in {out}; lower the learning rate or "
+          "change the config, then start a new run (or --resume to retry from it)."
+          if good is not None else
+          "No checkpoint had been written yet; lower the learning rate or change the config, then "
+          "start a new run.")
+  return TrainingDivergedError(f"training diverged: non-finite values ({what}) between "
+                               f"{program.unit} {step} and {end}. {kept}")
+
+
+def run_chunks(program: Program, rundir: files.RunDir, checkpoints: Checkpoints, loop: LoopConfig,
+               state, *, events: EventLog, progress: bool = True,
+               on_chunk: Callable | None = None, clock: Callable = time.perf_counter,
+               seconds_before: float = 0.0, resumed: bool = False) -> Outcome:
+  """Trains ``state`` to ``loop.steps``; returns where it ended. A ``resumed`` state of a program
+  that ``restarts`` is first continued on renewed resources."""
+  from tqdm.auto import tqdm
+
+  spi = program.steps_per_iteration
+  step = program.step(state)
+  total_iters, chunk_iters = loop.steps // spi, max(loop.log_every // spi, 1)
+  iters = step // spi
+  chunks: dict[int, Callable] = {}
+  bar = tqdm(total=total_iters * spi, initial=step, disable=not progress, unit=program.unit,
+             unit_scale=spi > 1, desc=program.description, dynamic_ncols=True)
+  timed_steps, timed_seconds, last_row, final_eval = 0, 0.0, {}, None
+  t0 = clock() - seconds_before
+  try:
+    if program.restarts and resumed and iters < total_iters:
+      state = program.restart(state, step)
+    while iters < total_iters:
+      n = min(chunk_iters - iters % chunk_iters, total_iters - iters)
+      warm = n in chunks  # the first call of each length compiles it
+      if not warm:
+        chunks[n] = program.make_chunk(n)
+      t_chunk = clock()
+      new_state, m = chunks[n](state)
+      if on_chunk is not None:
+        new_state, m = on_chunk((iters + n) * spi, new_state, m) or (new_state, m)
+      m = jax.device_get(m)
+      finite = all_finite(program.watch(new_state, m))
+      if warm:
+        timed_steps, timed_seconds = timed_steps + n * spi, timed_seconds + clock() - t_chunk
+      if not finite:
+        raise _diverged(program, m, new_state, step, (iters + n) * spi, rundir.path,
+                        checkpoints.latest())
+      state, prev, iters = new_state, step, iters + n
+      step, done = iters * spi, iters == total_iters
+      rows = program.rows(prev, n, m, clock() - t0)
+      if loop.evaluate and (done or _crossed(step, prev, loop.eval_every)):
+        evaluation = program.evaluate(state, step)
+        if evaluation is not None:
+          rows[-1].update(evaluation[0])
+          events.scalars(step, evaluation[1], "eval/", lists=False)
+          final_eval = evaluation[1] if done else None
+      rundir.append_metrics(rows)
+      for row in rows:
+        events.scalars(row["step"], row)
+      last_row = rows[-1]
+      bar.update(step - prev)
+      bar.set_postfix(_postfix(last_row), refresh=False)
+      if _crossed(step, prev, loop.sample_every):
+        os.makedirs(rundir.file("samples"), exist_ok=True)
+        figure(program, state, rundir.file(os.path.join("samples", f"step_{step:07d}.png")), events,
+               "samples", step)
+      if done or _crossed(step, prev, loop.checkpoint_every):
+        checkpoints.save(step, state)
+        if program.restarts and not done:
+          state = program.restart(state, step)
+          chunks.clear()  # compiled against the old resources
+  except KeyboardInterrupt:
+    raise Interrupted(step, checkpoints.latest()) from None
+  finally:
+    bar.close()
+  return Outcome(state, step, clock() - t0, last_row, final_eval,
+                 timed_steps / timed_seconds if timed_steps else None)
+
+
+def _postfix(row: dict) -> dict:
+  shown = {}
+  for k, v in row.items():
+    if k not in ("step", "seconds") and isinstance(v, (int, float)) and not isinstance(v, bool):
+      shown[k] = f"{v:.4g}"
+  return dict(list(shown.items())[:6])
+
+
+def figure(program: Program, state, path: str, events: EventLog, tag: str, step: int) -> None:
+  """The program's sample figure at ``path`` (written atomically), also in TensorBoard."""
+  if not program.has_figure:
+    return
+  with files.atomic_output(path) as tmp:
+    program.figure(state, tmp)
+  events.image(tag, path, step)
+
+
+def finish(program: Program, rundir: files.RunDir, loop: LoopConfig, outcome: Outcome,
+           events: EventLog) -> dict:
+  """The end-of-run files (also when a resumed run had nothing left to train): the sample figure,
+  the learning curves, the final evaluation and eval.json. Returns the evaluation."""
+  state, step = outcome.state, outcome.step
+  figure(program, state, rundir.file("samples.png"), events, "samples", step)
+  rows = rundir.read_metrics()
+  if rows:
+    with files.atomic_output(rundir.file("curves.png")) as tmp:
+      program.curves(rows, tmp)
+    events.image("curves", rundir.file("curves.png"), step)
+  result = outcome.final_eval
+  if loop.evaluate and result is None:
+    evaluation = program.evaluate(state, step)
+    result = None if evaluation is None else evaluation[1]
+    if result is not None:
+      events.scalars(step, result, "eval/", lists=False)
+  if result is not None:
+    rundir.write_eval(result)
+  return result
+

@@ -1,0 +1,229 @@
+"""Starting, resuming and reopening runs: the run record (config.json), the lock, the checks done
+before anything is written, the checkpoint to resume from, and one-line errors for a full disk.
+
+    run = Run.new(method, "runs/x", settings=..., loop=LoopConfig(steps=1000))   # nothing written
+    state, summary = train(run)                                                   # fresh
+    state, summary = resume("runs/x", registry, steps=2000)                       # killed or extended
+    run, state = reopen("runs/x", registry)                                       # eval, sample
+"""
+
+import dataclasses
+import sys
+import time
+from typing import Any, Callable
+
+from jaxrun import errors, files, loop as loop_lib
+from jaxrun.checkpoints import Checkpoints
+from jaxrun.events import EventLog
+from jaxrun.method import LoopConfig, Method, Program, Registry
+
+
+def from_json(cls, d: dict):
+  """A config dataclass from its JSON form (lists back to tuples); a field it does not know is an
+  error naming it."""
+  names = {f.name for f in dataclasses.fields(cls)}
+  unknown = sorted(set(d) - names)
+  if unknown:
+    raise errors.RunDirectoryError(f"the saved {cls.__name__} has fields this version does not "
+                                   f"know: {', '.join(unknown)}.")
+  return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+
+
+def tool_of(method: Method) -> str:
+  return method.config.__module__.split(".")[0]
+
+
+@dataclasses.dataclass
+class Run:
+  """Everything a run is, before and after it trains: its method, preset, settings, config, loop
+  settings and the context they were loaded into."""
+
+  out: str
+  method: Method
+  preset: str | None
+  settings: Any
+  config: Any
+  loop: LoopConfig
+  context: Any
+
+  @classmethod
+  def new(cls, method: Method, out: str | None = None, *, settings=None, preset: str | None = None,
+          overrides: dict | None = None, config=None, loop: LoopConfig | None = None) -> "Run":
+    """A run of ``method``, checked in the order a user reads the checks (the data or environment
+    name, the config, the loop), with nothing written. ``config`` (already made) or the preset with
+    ``overrides``."""
+    settings = method.settings() if settings is None else settings
+    out = method.out_for(settings) if out is None else out
+    files.RunDir(out).check_usable()
+    loop = LoopConfig() if loop is None else loop
+    context = method.load(settings)
+    if config is None:
+      if preset is None and method.preset_for is not None:
+        preset = method.preset_for(context, settings)
+      if preset is not None and preset not in method.presets:
+        raise ValueError(f"unknown preset {preset!r} for {method.name}; choose one of "
+                         f"{', '.join(method.presets)}.")
+      config = method.configure(context, settings, preset, dict(overrides or {}), loop.steps)
+    elif overrides:
+      raise ValueError("pass either a config or overrides of the preset, not both.")
+    if method.check is not None:
+      method.check(config, context, settings)
+    loop = loop.resolved(method.loop_defaults(config, settings))
+    return cls(out, method, preset, settings, config, loop, context)
+
+  def record(self) -> dict:
+    return {"tool": tool_of(self.method), "method": self.method.name, "preset": self.preset,
+            "loop": dataclasses.asdict(self.loop), "settings": dataclasses.asdict(self.settings),
+            "config": dataclasses.asdict(self.config)}
+
+  @classmethod
+  def load(cls, out: str, methods: Registry | Method, load_context: bool = True) -> "Run":
+    """The run saved in ``out``, its context loaded again (``load_context``; without it the run
+    can give its program's template and restore states, but not train or evaluate)."""
+    record = files.RunDir(out).read_record()
+    if "tool" not in record:
+      raise errors.RunDirectoryError(f"{out}/config.json was written by an earlier version (it has "
+                                     "no 'tool' entry); start a new run.")
+    if isinstance(methods, Registry):
+      method = methods.for_record(record, out)
+    else:
+      method = methods
+      if record.get("method") != method.name:
+        raise errors.RunDirectoryError(f"{out} holds a {record.get('method')} run, not {method.name}.")
+    settings = from_json(method.settings, record["settings"])
+    context = method.load(settings) if load_context else None
+    return cls(out, method, record.get("preset"), settings, from_json(method.config, record["config"]),
+               from_json(LoopConfig, record["loop"]), context)
+
+  def program(self) -> Program:
+    return self.method.build(self.context, self.settings, self.config, self.loop, self.out)
+
+
+def _note(method: Method, text: str) -> None:
+  print(f"{tool_of(method)}: {text}", file=sys.stderr)
+
+
+def _with_config(state, config):
+  """A restored state carrying ``config`` (a state that holds its config does so in ``config``)."""
+  if hasattr(state, "config") and state.config != config:
+    return state.replace(config=config)
+  return state
+
+
+def _train(run: Run, rundir: files.RunDir, program: Program, state, checkpoints: Checkpoints,
+           progress: bool, on_chunk, clock, seconds_before: float = 0.0,
+           purge_step: int | None = None, restored: bool = False):
+  """The loop and the end-of-run files. A resume purges TensorBoard's events from ``purge_step``
+  on; ``restored``: the state came from a checkpoint (not a fresh init)."""
+  events = EventLog(rundir.path, purge_step)
+  try:
+    outcome = loop_lib.run_chunks(program, rundir, checkpoints, run.loop, state, events=events,
+                                  progress=progress, on_chunk=on_chunk, clock=clock,
+                                  seconds_before=seconds_before, resumed=restored)
+    result = loop_lib.finish(program, rundir, run.loop, outcome, events)
+  except Exception as e:
+    cause = errors.disk_full_cause(e)
+    if cause is None or isinstance(e, errors.RunError):
+      raise
+    raise errors.disk_full(getattr(cause, "filename", None) or rundir.path,
+                           checkpoints.latest()) from None
+  finally:
+    events.close()
+    checkpoints.close()
+    program.close()
+    rundir.unlock()
+  summary = {"step": outcome.step, "seconds": outcome.seconds, "last": outcome.last_row}
+  if outcome.steps_per_s is not None:  # absent when every chunk compiled
+    summary["steps_per_s"] = outcome.steps_per_s
+  if result is not None:
+    summary["eval"] = result
+  return outcome.state, summary
+
+
+def train(run: Run, *, progress: bool = True, on_chunk: Callable | None = None,
+          clock: Callable = time.perf_counter) -> tuple[Any, dict]:
+  """Trains a new run in ``run.out``; returns (final state, summary: step, seconds, steps_per_s,
+  the last metrics row, eval). ``on_chunk(step, state, metrics)`` is called after every chunk and
+  may return a replacement (state, metrics)."""
+  rundir = files.RunDir(run.out)
+  rundir.lock()
+  try:
+    held = rundir.run_files()
+    if held:
+      raise errors.RunDirectoryError(f"{run.out} already holds a run ({', '.join(held)}); pass "
+                                     "--resume to continue it or choose another --out.")
+    program = run.program()
+    state = program.init()
+    rundir.write_record(run.record())
+  except BaseException:
+    rundir.unlock()
+    raise
+  checkpoints = Checkpoints(rundir.checkpoints, run.loop.keep_checkpoints)
+  return _train(run, rundir, program, state, checkpoints, progress, on_chunk, clock)
+
+
+def resume(out: str, methods: Registry | Method, *, steps: int | None = None, progress: bool = True,
+           on_chunk: Callable | None = None, clock: Callable = time.perf_counter) -> tuple[Any, dict]:
+  """Continues the run in ``out`` from its newest checkpoint that restores (from step 0 when it has
+  none) to its saved length, or to ``steps`` (not fewer than it has done); finishes what a kill
+  left undone at the end (figures, evaluation, eval.json)."""
+  run = Run.load(out, methods)
+  rundir = files.RunDir(out)
+  rundir.lock()
+  try:
+    checkpoints = Checkpoints(rundir.checkpoints, run.loop.keep_checkpoints)
+    step, state, notes, passed = checkpoints.restore_latest(run.program().template(),
+                                                            loop_lib.all_finite)
+    if step is None and passed:
+      raise errors.RunError(f"no checkpoint of {out} restores ({'; '.join(notes)}); start a new "
+                            "run in another --out.")
+    if steps is not None:
+      done = step or 0
+      if steps < done:
+        raise ValueError(f"{out} is already at step {done}; --steps must be at least that to resume "
+                         f"it (got {steps}).")
+      run.config = run.method.resize(run.config, steps=steps)
+      run.loop = dataclasses.replace(run.loop, steps=steps)
+    program = run.program()
+    if step is None:
+      _note(run.method, f"{out} has no checkpoint yet: starting from step 0 with its saved config.")
+      state = program.init()
+    else:
+      state = _with_config(state, run.config)
+      for note in notes:
+        _note(run.method, f"{note}; it is set aside in checkpoints-damaged/.")
+      if notes:
+        _note(run.method, f"resuming from checkpoint {step}.")
+    checkpoints.set_aside(passed)
+    kept = rundir.truncate_metrics(step or 0)
+    rundir.write_record(run.record())  # the same record, unless --steps changed its length
+  except BaseException:
+    checkpoints.close()
+    rundir.unlock()
+    raise
+  seconds_before = kept[-1].get("seconds", 0.0) if kept else 0.0
+  return _train(run, rundir, program, state, checkpoints, progress, on_chunk, clock,
+                seconds_before, purge_step=step or 0, restored=step is not None)
+
+
+def reopen(out: str, methods: Registry | Method, step: int | None = None,
+           load_context: bool = True) -> tuple[Run, Program, Any]:
+  """(run, program, state) of a saved run at its newest good checkpoint, or at ``step``: for
+  evaluating and sampling, or (``load_context=False``) for the state alone, as a run that builds
+  on another needs it. Nothing is written."""
+  run = Run.load(out, methods, load_context)
+  program = run.program()
+  checkpoints = Checkpoints(files.RunDir(out).checkpoints, run.loop.keep_checkpoints)
+  try:
+    if step is not None:
+      state = checkpoints.restore(step, program.template())
+    else:
+      step, state, notes, _ = checkpoints.restore_latest(program.template(), loop_lib.all_finite)
+      if step is None:
+        raise FileNotFoundError(f"{out} has no checkpoint that restores"
+                                f"{' (' + '; '.join(notes) + ')' if notes else ' yet'}.")
+      for note in notes:
+        _note(run.method, f"{note}; using checkpoint {step}.")
+  finally:
+    checkpoints.close()
+  return run, program, state

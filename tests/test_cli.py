@@ -1,0 +1,118 @@
+"""The command line built from the configs (tyro): each method its own flags, each flag's help its
+field's comment, presets, the README's commands."""
+
+import dataclasses
+import os
+import re
+import shlex
+
+import pytest
+import tyro
+
+from jaxgan import cli as gan_cli
+from jaxgan.algos import METHODS as GAN_METHODS
+from jaxrl import cli as rl_cli
+from jaxrl.methods import METHODS as RL_METHODS
+from jaxrun import cli as run_cli
+from jaxrun import run
+
+README = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")
+ALL = [(GAN_METHODS, n) for n in GAN_METHODS.names()] + [(RL_METHODS, n) for n in RL_METHODS.names()]
+
+
+def _help(main, argv, capsys) -> str:
+  with pytest.raises(SystemExit) as e:
+    main(argv)
+  assert e.value.code == 0
+  return " ".join(re.sub(r"[│╭╮╰╯─]", " ", capsys.readouterr().out).split())
+
+
+def test_gan_help_shows_no_wgan_flag(capsys):
+  text = _help(gan_cli.main, ["train", "gan", "--help"], capsys)
+  assert "--generator-loss" in text and "--k INT" in text
+  for wgan_only in ("--clip", "--n-critic", "--critic-batch-norm", "--warmup-every"):
+    assert wgan_only not in text
+
+
+def test_dqn_help_shows_every_config_field_with_its_comment(capsys):
+  method = RL_METHODS.get("dqn")
+  text = _help(rl_cli.main, ["train", "dqn", "--help"], capsys)
+  comments = run_cli.field_comments(method.config)
+  derived_flags = {"env": "--env", "total_steps": "--steps"}  # set from the settings and the loop
+  for f in dataclasses.fields(method.config):
+    assert derived_flags.get(f.name, run_cli.flag(f.name)) in text, f.name
+    if f.name not in derived_flags:
+      assert " ".join(comments[f.name].split()[:4]) in text, f.name
+  assert "(default: 128; minatar: 32; nature: 32; cleanrl-atari: 32)" in text  # preset values
+
+
+@pytest.mark.parametrize("registry, name", ALL, ids=[n for _, n in ALL])
+def test_every_flag_has_its_fields_comment(registry, name):
+  flags = run_cli.train_flags(registry.get(name))
+  assert not [f.name for f in flags if not f.help]
+  names = [f.name for f in flags]
+  assert len(names) == len(set(names))  # no field of two groups shares a flag
+
+
+def test_field_comments_follow_the_source():
+  @dataclasses.dataclass
+  class Example:
+    alpha: int = 1        # the first
+    beta: str = "b"       # the second, which goes on
+                          # to a second line
+    gamma: float = 0.5
+    # a comment of its own
+    delta: int = 2        # the fourth
+
+  assert run_cli.field_comments(Example) == {
+      "alpha": "the first", "beta": "the second, which goes on to a second line",
+      "delta": "the fourth"}
+
+
+def test_a_flag_of_another_method_names_this_methods_flags(capsys):
+  assert rl_cli.main(["train", "dqn", "--clip", "0.1", "--bogus"]) == 2
+  err = capsys.readouterr().err
+  assert "--clip, --bogus are not flags of `jaxrl train dqn`" in err and "--buffer-size" in err
+
+
+def test_a_preset_sets_the_config_and_a_flag_overrides_it():
+  method = RL_METHODS.get("dqn")
+  values, given = run_cli.parse("jaxrl train dqn", run_cli.train_flags(method),
+                                ["--env", "CartPole-v1", "--preset", "minatar", "--batch-size", "64"])
+  assert given == {"env", "preset", "batch_size"}
+  r = run.Run.new(method, "unused", settings=method.settings(env="CartPole-v1"), preset="minatar",
+                  overrides={"batch_size": values["batch_size"]})
+  assert r.config.batch_size == 64 and r.config.buffer_size == 100_000 and r.config.loss == "huber"
+  assert r.loop.steps == 5_000_000 and r.loop.checkpoint_every == 50_000  # the method's defaults
+
+
+def _readme_commands():
+  text = open(README).read()
+  blocks = re.findall(r"```bash\n(.*?)```", text, re.S)
+  lines = [line.split("  #")[0].strip() for b in blocks for line in b.splitlines()]
+  return [line for line in lines if line.startswith(("jaxgan ", "jaxrl "))]
+
+
+@pytest.mark.parametrize("command", _readme_commands())
+def test_the_readmes_commands_parse(command):
+  """Every command the README shows is accepted as written (parsed, not run)."""
+  tool, sub, *argv = shlex.split(command)
+  if sub == "train":
+    registry = GAN_METHODS if tool == "jaxgan" else RL_METHODS
+    method = registry.get(argv[0])
+    flags = run_cli.train_flags(method)
+    assert not run_cli.unknown_flags(flags, argv[1:])
+    run_cli.parse(f"{tool} train {argv[0]}", flags, argv[1:])
+  else:
+    spec = {("jaxgan", "sample"): gan_cli.SampleArgs, ("jaxgan", "eval"): gan_cli.EvalArgs,
+            ("jaxrl", "eval"): rl_cli.EvalArgs, ("jaxrl", "bandit"): rl_cli.BanditArgs}[(tool, sub)]
+    tyro.cli(spec, args=argv)
+
+
+def test_top_level_help_lists_the_methods_and_commands(capsys):
+  assert gan_cli.main(["--help"]) == 0
+  out = capsys.readouterr().out
+  for name in GAN_METHODS.names():
+    assert f"  {name} " in out
+  assert "sample" in out and "eval" in out
+  assert rl_cli.main([]) == 2  # no command: the usage, and a failure status

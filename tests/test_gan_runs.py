@@ -1,0 +1,128 @@
+"""jaxgan's runs: sample figures, the command line's checks, training speed without compilation,
+and a short run that learns (the loop's guarantees for every method: tests/test_run_layer.py)."""
+
+import json
+import os
+
+import jax
+import numpy as np
+import pytest
+
+from jaxgan import GANConfig, WGANConfig, cli, program
+from jaxgan.algos import METHODS, gan
+from jaxrun import LoopConfig, run
+
+TOY_WGAN = WGANConfig.toy(hidden=(32, 32), batch_size=64, n_critic_warmup=5)
+
+
+def _run(out, method="wgan", dataset="ring8", config=TOY_WGAN, **loop):
+  loop = {"steps": 100, "log_every": 25, "sample_every": 0, "checkpoint_every": 25,
+          "evaluate": False, **loop}
+  return run.Run.new(METHODS.get(method), str(out), settings=program.DataSettings(dataset),
+                     config=config, loop=LoopConfig(**loop))
+
+
+def test_training_speed_leaves_out_the_chunks_that_compiled(tmp_path):
+  class Clock:  # each reading one second after the last
+    now = 0.0
+
+    def __call__(self):
+      self.now += 1.0
+      return self.now
+
+  # Four chunks of 25: the first compiles, three are timed at one second each.
+  _, summary = run.train(_run(tmp_path / "a"), progress=False, clock=Clock())
+  assert summary["steps_per_s"] == 75 / 3
+  # Chunks of 25 and 5: both compile, so there is no compile-free speed to report.
+  _, summary = run.train(_run(tmp_path / "b", steps=30), progress=False, clock=Clock())
+  assert "steps_per_s" not in summary and summary["seconds"] > 0
+
+
+def test_resume_extends_a_finished_run_and_keeps_its_length_otherwise(tmp_path):
+  out = str(tmp_path / "r")
+  run.train(_run(out, steps=50), progress=False)
+  with open(os.path.join(out, "metrics.jsonl"), "a") as f:  # a line logged after the checkpoint
+    f.write(json.dumps({"step": 51, "wasserstein": 0.0}) + "\n")
+  state, _ = run.resume(out, METHODS, progress=False)  # no --steps: the saved length stands
+  assert int(state.step) == 50 and json.load(open(f"{out}/config.json"))["loop"]["steps"] == 50
+  state, _ = run.resume(out, METHODS, steps=75, progress=False)
+  assert int(state.step) == 75
+  with open(os.path.join(out, "metrics.jsonl")) as f:
+    assert [json.loads(line)["step"] for line in f] == list(range(1, 76))
+  r, _, restored = run.reopen(out, METHODS)
+  assert r.loop.steps == 75 and r.config == TOY_WGAN and int(restored.step) == 75
+
+
+def test_cgan_grid_has_one_row_per_class(tmp_path, monkeypatch):
+  config = GANConfig.mirza((16, 16, 1), 10, batch_size=20)
+  r = _run(tmp_path / "c", "cgan", "digits", config, steps=2, log_every=2)
+  state, _ = run.train(r, progress=False)
+  calls = []
+  monkeypatch.setattr(program.plots, "image_grid",
+                      lambda images, path, ncols: calls.append((np.asarray(images), ncols)))
+  r.program().figure(state, "unused.png", jax.random.key(0))
+  images, ncols = calls[0]
+  assert images.shape == (100, 16, 16, 1) and ncols == 10
+  # Row r was asked for class r: the same noise column across rows differs only by the label.
+  assert not np.allclose(images[0], images[10])
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["train", "gan", "--dataset", "nope"], "unknown dataset"),
+    (["train", "wgan", "--clip", "0"], "clip must be > 0"),
+    (["train", "wgan", "--clip", "-0.01"], "clip must be > 0"),
+    (["train", "wgan", "--n-critic", "0"], "n_critic must be >= 1"),
+    (["train", "gan", "--k", "0"], "k (discriminator steps"),
+    (["train", "wgan", "--batch-size", "5000"], "larger than the 1257 training examples"),
+    (["train", "wgan", "--image-size", "8"], "multiple of 16"),
+    (["train", "wgan", "--dataset", "ring8", "--image-size", "16"], "2-D point dataset"),
+    (["train", "cgan", "--dataset", "ring8"], "needs class labels"),
+    (["train", "gan", "--clip", "0.1"], "--clip (a flag of wgan) is not a flag of `jaxgan train gan`"),
+    (["train", "wgan", "--steps", "0"], "steps must be >= 1"),
+    (["train", "wgan", "--dataset", "ring8", "--hidden", "0"], "hidden widths must each be >= 1"),
+    (["train", "gan", "--dataset", "shapes", "--max-examples", "0"], "max_examples must be >= 1"),
+    (["train", "wgan", "--devices", "3"], "does not split over 3 devices"),
+    (["train", "wgan", "--preset", "nature"], "unknown preset 'nature' for wgan"),
+    (["train", "dcgan"], "unknown method 'dcgan'"),
+])
+def test_bad_input_fails_early_with_a_clear_message(argv, message, tmp_path, capsys):
+  out = tmp_path / "run"
+  assert cli.main([*argv, "--out", str(out), "--no-progress"]) == 2
+  err = capsys.readouterr().err
+  assert message in err and len(err.strip().splitlines()) == 1
+  assert not out.exists()  # nothing written
+
+
+def test_sample_and_eval_from_the_command_line(tmp_path, capsys):
+  out = str(tmp_path / "r")
+  argv = ["train", "wgan", "--dataset", "ring8", "--steps", "2", "--log-every", "2", "--batch-size",
+          "32", "--hidden", "16", "--warmup-iterations", "0", "--warmup-every", "0", "--no-evaluate",
+          "--no-progress", "--out", out]
+  assert cli.main(argv) == 0
+  assert json.loads(capsys.readouterr().out.splitlines()[-1])["out"] == out
+  assert cli.main(["train", "wgan", "--out", out, "--resume", "--steps", "4", "--no-progress"]) == 0
+  capsys.readouterr()
+  assert cli.main(["sample", out, "--out", str(tmp_path / "s")]) == 0  # .png is added, and said
+  assert capsys.readouterr().out.strip() == str(tmp_path / "s.png")
+  assert os.path.getsize(tmp_path / "s.png") > 0
+  assert cli.main(["eval", out]) == 0
+  result = json.loads(capsys.readouterr().out)
+  assert result["step"] == 4 and result["num_modes"] == 8
+  for bad, message in ((["--n", "0"], "--n must be >= 1"),
+                       (["--caption", "a red circle"], "sample a StackGAN run")):
+    assert cli.main(["sample", out, "--out", str(tmp_path / "x.png"), *bad]) == 2
+    assert message in capsys.readouterr().err
+  assert not (tmp_path / "x.png").exists()
+
+
+@pytest.mark.slow
+def test_short_ring8_run_covers_at_least_6_of_8_modes(tmp_path, capsys):
+  """The WGAN toy preset through the command line, 5,000 generator iterations: mode coverage by
+  PacGAN's rule (>= 20 of 2,500 samples within 3 std of the mode)."""
+  out = str(tmp_path / "ring8")
+  assert cli.main(["train", "wgan", "--dataset", "ring8", "--steps", "5000", "--log-every", "1000",
+                   "--sample-every", "5000", "--checkpoint-every", "5000", "--no-progress",
+                   "--out", out]) == 0
+  result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["eval"]
+  assert result["num_modes"] == 8
+  assert result["modes"] >= 6, result

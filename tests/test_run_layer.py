@@ -1,0 +1,189 @@
+"""The run layer's guarantees, tested once for every method: a killed and resumed run equals the
+uninterrupted one bit for bit; a NaN stops the run with a message and keeps the last good
+checkpoint; an existing run directory needs --resume; --resume with fewer steps than done is
+refused before anything is written. Faults come through the loop's own hook (``on_chunk``)."""
+
+import dataclasses
+import json
+import os
+import shutil
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxgan import cli as jaxgan_cli
+from jaxgan.algos import METHODS as GAN_METHODS
+from jaxrl import cli as jaxrl_cli
+from jaxrl.methods import METHODS as RL_METHODS
+from jaxrun import LoopConfig, TrainingDivergedError, run
+from jaxrun.checkpoints import Checkpoints
+from jaxrun.loop import all_finite
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+  tool: str
+  method: str
+  settings: dict
+  overrides: dict
+  loop: dict                      # steps, log_every, checkpoint_every (the kill lands after one)
+  kill_at: int                    # on_chunk raises at the end of the chunk reaching this step
+  argv: tuple[str, ...]           # flags of `TOOL train METHOD` for a run of this method
+
+  @property
+  def registry(self):
+    return GAN_METHODS if self.tool == "jaxgan" else RL_METHODS
+
+  @property
+  def main(self):
+    return jaxgan_cli.main if self.tool == "jaxgan" else jaxrl_cli.main
+
+  def new(self, out, text_encoder=None):
+    method = self.registry.get(self.method)
+    settings = {**self.settings}
+    if settings.get("text_encoder") == "FIXTURE":
+      settings["text_encoder"] = text_encoder
+    loop = LoopConfig(evaluate=False, sample_every=0, **self.loop)
+    return run.Run.new(method, str(out), settings=method.settings(**settings),
+                       overrides=self.overrides, loop=loop)
+
+
+GAN_LOOP = {"steps": 8, "log_every": 2, "checkpoint_every": 4}
+CASES = [
+    Case("jaxgan", "gan", {"dataset": "ring8"}, {"hidden": (16, 16), "batch_size": 32}, GAN_LOOP, 6,
+         ("--dataset", "ring8", "--hidden", "16", "--steps", "4")),
+    Case("jaxgan", "cgan", {"dataset": "digits"},
+         {"arch": "mlp", "hidden": (32,), "batch_size": 20}, GAN_LOOP, 6,
+         ("--dataset", "digits", "--arch", "mlp", "--hidden", "32", "--steps", "4")),
+    Case("jaxgan", "wgan", {"dataset": "ring8"},  # crosses the 100-critic-iteration phase (here 3)
+         {"hidden": (16, 16), "batch_size": 32, "n_critic_warmup": 3, "warmup_iterations": 5},
+         GAN_LOOP, 6, ("--dataset", "ring8", "--hidden", "16", "--steps", "4")),
+    Case("jaxgan", "text-encoder", {"dataset": "shapes", "image_size": 32, "max_examples": 3},
+         {"classes_per_batch": 4, "captions_per_class": 1, "emb_dim": 16, "max_length": 110,
+          "conv_features": (16, 16), "cnn_dim": 16, "image_width": 8}, GAN_LOOP, 6,
+         ("--dataset", "shapes", "--image-size", "32", "--steps", "4")),
+    Case("jaxgan", "stackgan",
+         {"dataset": "shapes", "image_size": 32, "max_examples": 3, "text_encoder": "FIXTURE"},
+         {"batch_size": 8, "gf_dim": 4, "df_dim": 4, "z_dim": 8, "c_dim": 8, "e_dim": 8},
+         GAN_LOOP, 6, ("--dataset", "shapes", "--image-size", "32", "--max-examples", "3",
+                       "--text-encoder", "FIXTURE", "--steps", "4")),
+    Case("jaxrl", "dqn", {"env": "CartPole-v1", "seeds": 2},
+         {"learning_starts": 500, "buffer_size": 2_000, "batch_size": 32, "target_update_every": 200,
+          "hidden": (32, 32), "exploration_steps": 1_500},
+         {"steps": 3_000, "log_every": 500, "checkpoint_every": 1_000}, 2_500,
+         ("--env", "CartPole-v1", "--steps", "1000", "--learning-starts", "500")),
+    Case("jaxrl", "dqn", {"env": "Breakout-v5"},  # the pool is recreated after each checkpoint
+         {"buffer_size": 400, "num_envs": 2, "learning_starts": 200, "exploration_steps": 400,
+          "target_update_every": 25}, {"steps": 800, "log_every": 400, "checkpoint_every": 400},
+         800, ("--env", "Breakout-v5", "--steps", "800", "--buffer-size", "400",
+               "--learning-starts", "200")),
+]
+IDS = [c.method if c.tool == "jaxgan" else f"dqn-{c.settings['env']}" for c in CASES]
+
+
+def _rows(out):
+  with open(os.path.join(out, "metrics.jsonl")) as f:
+    return [{k: v for k, v in json.loads(line).items() if k != "seconds"} for line in f]
+
+
+def _comparable(state):
+  """An Atari state without envpool's handle (the address of another process's pool)."""
+  env_state = getattr(state, "env_state", None)
+  if env_state is not None and hasattr(env_state, "handle"):
+    return state.replace(env_state=env_state.replace(handle=None))
+  return state
+
+
+def _files(out):
+  """Every file of a run directory with its bytes (to show that nothing changed)."""
+  found = {}
+  for root, _, names in os.walk(out):
+    for n in names:
+      if n != ".lock":
+        with open(os.path.join(root, n), "rb") as f:
+          found[os.path.relpath(os.path.join(root, n), out)] = f.read()
+  return found
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory, text_encoder_run):
+  """{case id: (run directory, final state)} of each case's uninterrupted run, made on demand."""
+  done = {}
+
+  def get(case_id):
+    if case_id not in done:
+      case = CASES[IDS.index(case_id)]
+      out = tmp_path_factory.mktemp(case_id) / "full"
+      state, _ = run.train(case.new(out, text_encoder_run), progress=False)
+      done[case_id] = (str(out), state)
+    return done[case_id]
+
+  return get
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_killed_and_resumed_run_equals_the_uninterrupted_run_bitwise(case, finished, tmp_path,
+                                                                     text_encoder_run):
+  full_dir, full = finished(IDS[CASES.index(case)])
+
+  def kill(step, state, metrics):
+    if step >= case.kill_at:
+      raise KeyboardInterrupt
+
+  out = tmp_path / "killed"
+  with pytest.raises(KeyboardInterrupt) as killed:
+    run.train(case.new(out, text_encoder_run), progress=False, on_chunk=kill)
+  assert killed.value.step < case.kill_at and killed.value.checkpoint is not None
+  resumed, summary = run.resume(str(out), case.registry, progress=False)
+  assert summary["step"] == case.loop["steps"]
+  chex.assert_trees_all_equal(_comparable(resumed), _comparable(full))
+  assert _rows(out) == _rows(full_dir)
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(case, tmp_path, text_encoder_run):
+  first = case.loop["checkpoint_every"]
+
+  def poison(step, state, metrics):  # every floating-point metric turns NaN after the first save
+    if step > first:
+      return state, jax.tree.map(
+          lambda x: x * jnp.nan if jnp.issubdtype(x.dtype, jnp.floating) else x, metrics)
+
+  out = tmp_path / "nan"
+  with pytest.raises(TrainingDivergedError, match=rf"last good checkpoint \(step {first}\)"):
+    run.train(case.new(out, text_encoder_run), progress=False, on_chunk=poison)
+  r = run.Run.load(str(out), case.registry, load_context=False)
+  checkpoints = Checkpoints(str(out / "checkpoints"), 3)
+  assert checkpoints.steps() == [first]
+  state = checkpoints.restore(first, r.program().template())
+  checkpoints.close()
+  assert all_finite(state)
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_an_existing_run_needs_resume(case, finished, tmp_path, capsys, text_encoder_run):
+  out = str(tmp_path / "run")
+  shutil.copytree(finished(IDS[CASES.index(case)])[0], out)
+  before = _files(out)
+  argv = [text_encoder_run if a == "FIXTURE" else a for a in case.argv]
+  assert case.main(["train", case.method, *argv, "--out", out, "--no-progress"]) == 2
+  err = capsys.readouterr().err
+  assert "already holds a run" in err and "--resume" in err and len(err.strip().splitlines()) == 1
+  assert _files(out) == before
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_resume_with_fewer_steps_than_done_is_refused_before_anything_is_written(
+    case, finished, tmp_path, capsys):
+  out = str(tmp_path / "run")
+  shutil.copytree(finished(IDS[CASES.index(case)])[0], out)
+  before = _files(out)
+  fewer = str(case.loop["steps"] // 2)
+  assert case.main(["train", case.method, "--out", out, "--resume", "--steps", fewer,
+                    "--no-progress"]) == 2
+  err = capsys.readouterr().err
+  assert f"already at step {case.loop['steps']}" in err and len(err.strip().splitlines()) == 1
+  assert _files(out) == before
