@@ -79,7 +79,11 @@ def read_jsonl(path: str) -> list[dict]:
   if not os.path.exists(path):
     return []
   with open(path) as f:
-    lines = f.read().split("\n")
+    return _parse_jsonl(f.read(), path)
+
+
+def _parse_jsonl(text: str, path: str) -> list[dict]:
+  lines = text.split("\n")
   rows = []
   for i, line in enumerate(lines[:-1]):  # the last piece has no newline: torn or empty
     if not line.strip():
@@ -176,14 +180,14 @@ class RunDir:
   def truncate_metrics(self, step: int) -> list[dict]:
     """Keeps the rows up to ``step`` (a resume from that checkpoint) and drops a torn last line;
     the file is replaced atomically. Returns the rows kept."""
-    rows = self.read_metrics()
-    kept = [r for r in rows if r["step"] <= step]
-    if os.path.exists(self.metrics):
-      with open(self.metrics, "rb") as f:
-        data = f.read()
-      new = "".join(json.dumps(r) + "\n" for r in kept).encode()
-      if new != data:
-        atomic_write(self.metrics, new)
+    if not os.path.exists(self.metrics):
+      return []
+    with open(self.metrics) as f:
+      text = f.read()
+    kept = [r for r in _parse_jsonl(text, self.metrics) if r["step"] <= step]
+    new = "".join(json.dumps(r) + "\n" for r in kept)
+    if new != text:
+      atomic_write(self.metrics, new)
     return kept
 
   def append_metrics(self, rows: list[dict]) -> None:

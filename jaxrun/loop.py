@@ -60,7 +60,7 @@ class Outcome:
   steps_per_s: float | None       # over the chunks whose length was already compiled
 
 
-def _diverged(program: Program, m: dict, state, step: int, end: int, out: str,
+def _diverged(program: Program, m: dict, step: int, end: int, out: str,
               good: int | None) -> TrainingDivergedError:
   bad = sorted(k for k, v in m.items() if not np.all(np.isfinite(np.asarray(v, float))))
   what = ", ".join(bad) if bad else "the parameters"
@@ -107,8 +107,7 @@ def run_chunks(program: Program, rundir: files.RunDir, checkpoints: Checkpoints,
       if warm:
         timed_steps, timed_seconds = timed_steps + n * spi, timed_seconds + clock() - t_chunk
       if not finite:
-        raise _diverged(program, m, new_state, step, (iters + n) * spi, rundir.path,
-                        checkpoints.latest())
+        raise _diverged(program, m, step, (iters + n) * spi, rundir.path, checkpoints.latest())
       state, prev, iters = new_state, step, iters + n
       step, done = iters * spi, iters == total_iters
       rows = program.rows(prev, n, m, clock() - t0)

@@ -121,16 +121,19 @@ def _train(run: Run, rundir: files.RunDir, program: Program, state, checkpoints:
                                   progress=progress, on_chunk=on_chunk, clock=clock,
                                   seconds_before=seconds_before, resumed=restored)
     result = loop_lib.finish(program, rundir, run.loop, outcome, events)
+    events.close()  # flushes: a full disk here is reported like any other
   except Exception as e:
     cause = errors.disk_full_cause(e)
     if cause is None or isinstance(e, errors.RunError):
       raise
     raise errors.disk_full(getattr(cause, "filename", None) or rundir.path,
                            checkpoints.latest()) from None
-  finally:
-    events.close()
-    checkpoints.close()
-    program.close()
+  finally:  # best effort: an error here must not hide the one that got us here
+    for close in (events.close, checkpoints.close, program.close):
+      try:
+        close()
+      except Exception:  # noqa: BLE001
+        pass
     rundir.unlock()
   summary = {"step": outcome.step, "seconds": outcome.seconds, "last": outcome.last_row}
   if outcome.steps_per_s is not None:  # absent when every chunk compiled

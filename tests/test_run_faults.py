@@ -362,3 +362,41 @@ def test_an_unknown_environment_is_named_before_any_check_that_depends_on_it(tmp
   assert rl_cli.main(["train", "dqn", "--env", "NoSuchEnv-v0", "--steps", "10",
                       "--out", str(tmp_path / "r")]) == 2
   assert "unknown environment 'NoSuchEnv-v0'" in _one_line(capsys)
+
+
+def test_a_full_disk_while_writing_a_file_is_one_line(tmp_path, capsys, monkeypatch):
+  """The disk fills while the end-of-run files are written (every run-directory file is written
+  to a temporary file, flushed, then renamed): one line, the checkpoints whole."""
+  def full(fd):
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+  out = str(tmp_path / "full")
+  argv = [*WGAN, "--steps", "8", "--out", out]
+  real_fsync = os.fsync
+  monkeypatch.setattr(os, "fsync", lambda fd: full(fd) if os.path.exists(
+      os.path.join(out, "checkpoints", "8")) else real_fsync(fd))
+  assert gan_cli.main(argv) == 1
+  err = _one_line(capsys)
+  assert "no space left on the device while writing" in err
+  assert "the last complete checkpoint is step 8" in err
+  assert not [n for n in os.listdir(out) if ".tmp" in n]  # no partial file left behind
+
+
+def test_a_damaged_classifier_file_is_trained_again(tmp_path, monkeypatch):
+  from jaxgan import data, metrics
+  from jaxgan.metrics import classifier as classifier_lib
+
+  digits = data.load("digits", 8)
+  module = classifier_lib.ConvClassifier(digits.num_classes)
+  params = module.init(jax.random.key(0), jnp.zeros((1, 8, 8, 1)))["params"]
+  trained = []
+  monkeypatch.setattr(classifier_lib, "train_classifier", lambda dataset: trained.append(1) or
+                      classifier_lib.Classifier(module, params, 0.5))
+  path = str(tmp_path / "classifier.msgpack")
+  first = metrics.load_or_train_classifier(digits, path)
+  assert metrics.load_or_train_classifier(digits, path).test_accuracy == 0.5 and len(trained) == 1
+  with open(path, "r+b") as f:  # cut short, as a kill or a full disk would
+    f.truncate(os.path.getsize(path) // 2)
+  again = metrics.load_or_train_classifier(digits, path)
+  assert len(trained) == 2 and again.test_accuracy == first.test_accuracy
+  assert metrics.load_or_train_classifier(digits, path).test_accuracy == 0.5 and len(trained) == 2

@@ -15,6 +15,7 @@ from flax import linen as nn
 from flax import serialization
 
 from jaxgan.data import Dataset
+from jaxrun import files
 from jaxrun.conv import Conv
 
 
@@ -84,18 +85,24 @@ def train_classifier(dataset: Dataset, steps: int = 1500, batch_size: int = 128,
 
 
 def load_or_train_classifier(dataset: Dataset, path: str | None = None) -> Classifier:
-  """Trains the classifier, or restores it from ``path`` when it was saved there before."""
+  """Trains the classifier, or restores it from ``path`` when it was saved there before. The file
+  is written atomically; one that does not read (cut short) is replaced by training again, which
+  gives the same classifier (its seed is fixed)."""
   module = ConvClassifier(dataset.num_classes)
   if path and os.path.exists(path):
     template = {"params": module.init(jax.random.key(0), jnp.zeros((1, *dataset.data_shape)))["params"],
                 "test_accuracy": 0.0}
     with open(path, "rb") as f:
-      restored = serialization.from_bytes(template, f.read())
-    return Classifier(module, restored["params"], float(restored["test_accuracy"]))
+      data = f.read()
+    try:
+      restored = serialization.from_bytes(template, data)
+      return Classifier(module, restored["params"], float(restored["test_accuracy"]))
+    except Exception:  # noqa: BLE001  (any failure to read: train it again)
+      pass
   clf = train_classifier(dataset)
   if path:
-    with open(path, "wb") as f:
-      f.write(serialization.to_bytes({"params": clf.params, "test_accuracy": clf.test_accuracy}))
+    files.atomic_write(path, serialization.to_bytes({"params": clf.params,
+                                                     "test_accuracy": clf.test_accuracy}))
   return clf
 
 
