@@ -119,6 +119,7 @@ class StepProgram(Program):
   axis_name)`` on device-resident data, one metrics row per generator iteration."""
 
   unit = "it"
+  steps_name = "generator iterations"
   has_figure = True
 
   def __init__(self, algo, name: str, dataset, settings, config, loop, out: str):
@@ -158,7 +159,8 @@ class StepProgram(Program):
     raise ValueError(f"--caption and --interpolate sample a StackGAN run; {self.out} holds a "
                      f"{self.name} run.")
 
-  interpolate = caption_samples
+  def interpolate(self, state, text_a, text_b, steps, key):
+    return self.caption_samples(state, [text_a, text_b], steps, key)
 
 
 class GeneratorProgram(StepProgram):

@@ -93,6 +93,9 @@ class Checkpoints:
     if step not in self.steps():
       have = ", ".join(map(str, self.steps())) or "none"
       raise FileNotFoundError(f"no checkpoint at step {step} in {self.path}; it has: {have}.")
+    return self._read(step, template)
+
+  def _read(self, step: int, template):
     with _quiet():
       return self.manager.restore(step, args=ocp.args.StandardRestore(template))
 
@@ -103,8 +106,7 @@ class Checkpoints:
     notes, passed = [], []
     for step in reversed(self.steps()):
       try:
-        with _quiet():
-          state = self.manager.restore(step, args=ocp.args.StandardRestore(template))
+        state = self._read(step, template)
       except Exception as e:  # noqa: BLE001  (any failure to read means: damaged)
         notes.append(f"checkpoint {step} does not restore ({_reason(e)})")
         self.close()  # a failed read leaves the manager's idea of the layout behind: start afresh

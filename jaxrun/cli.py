@@ -12,6 +12,7 @@ import dataclasses
 import inspect
 import io
 import json
+import os
 import shlex
 import sys
 import textwrap
@@ -249,7 +250,8 @@ def train_command(tool: str, registry: Registry, name: str, argv: list[str]) -> 
                             overrides=overrides, loop=loop)
       _, summary = run_lib.train(run, progress=values["progress"])
   except KeyboardInterrupt as e:
-    e.resume_command = f"{tool} train {name} --out {shlex.quote(out)} --resume"
+    if os.path.exists(os.path.join(out, "config.json")):  # there is a run to continue
+      e.resume_command = f"{tool} train {name} --out {shlex.quote(out)} --resume"
     raise
   print(json.dumps({"out": out, **summary}, default=str))
   return 0
@@ -339,8 +341,8 @@ def main(tool: str, description: str, registry: Registry, commands: dict[str, Ca
   except OSError as e:
     cause = errors.disk_full_cause(e)
     if cause is not None:
-      print(f"{tool}: error: {errors.disk_full(getattr(cause, 'filename', None) or '.', None)}",
-            file=sys.stderr)
+      path = getattr(cause, "filename", None) or "."
+      print(f"{tool}: error: {errors.disk_full(path, None, during_training=False)}", file=sys.stderr)
       return 1
     what = f" {e.filename}" if e.filename else ""
     print(f"{tool} {command}: error: cannot write{what}: {e.strerror or e}; choose a writable "

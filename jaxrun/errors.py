@@ -13,6 +13,11 @@ class TrainingDivergedError(RunError):
   """A NaN or inf appeared; the run stopped and its last good checkpoint was kept."""
 
 
+class TrainingFailed(RuntimeError):
+  """An unexpected error while training (a bug, not bad input): the command line shows its
+  traceback (``__cause__``) instead of a one-line message."""
+
+
 class RunDirectoryError(ValueError):
   """The run directory cannot be used as asked (it holds another run, is locked, is a file)."""
 
@@ -36,9 +41,13 @@ def disk_full_cause(err: BaseException) -> BaseException | None:
   return None
 
 
-def disk_full(path: str, last_checkpoint: int | None) -> RunError:
-  """The one-line message for a full disk while writing ``path`` (a file or the run directory)."""
+def disk_full(path: str, last_checkpoint: int | None, during_training: bool = True) -> RunError:
+  """The one-line message for a full disk while writing ``path`` (a file or the run directory):
+  during training, where the run stands; otherwise only what failed."""
   where = os.path.abspath(path)
+  if not during_training:
+    return RunError(f"no space left on the device while writing {where}; free some space and try "
+                    "again.")
   kept = ("no checkpoint was complete yet" if last_checkpoint is None
           else f"the last complete checkpoint is step {last_checkpoint}")
   return RunError(f"no space left on the device while writing {where}; {kept}; free some space "

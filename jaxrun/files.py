@@ -24,6 +24,8 @@ import tempfile
 
 from jaxrun.errors import RunDirectoryError, RunError
 
+# What config.json holds (see jaxrun.run.Run.record).
+RECORD_KEYS = ("tool", "method", "preset", "loop", "settings", "config")
 # What a run writes; any of them present means the directory already holds a run.
 RUN_FILES = ("config.json", "metrics.jsonl", "eval.json", "checkpoints", "samples", "samples.png",
              "curves.png", "classifier.msgpack")
@@ -169,7 +171,12 @@ class RunDir:
   def read_record(self) -> dict:
     if not os.path.exists(self.config):
       raise FileNotFoundError(f"{self.path} is not a run directory (no config.json).")
-    return read_json(self.config, "run record")
+    record = read_json(self.config, "run record")
+    missing = [k for k in RECORD_KEYS if k not in record]
+    if missing:
+      raise RunDirectoryError(f"{self.config} is not a run record of this version (it has no "
+                              f"{', '.join(missing)}); start a new run in another --out.")
+    return record
 
   def write_record(self, record: dict) -> None:
     write_json(self.config, record)

@@ -3,10 +3,10 @@
 Python touches training only between chunks. A chunk is the program's jitted scan over
 ``log_every`` steps (one compiled function per chunk length, kept). After each chunk, in this
 order: the ``on_chunk`` hook (the place to watch a run, or to inject a fault in a test), the NaN
-guard, the evaluation when due (its fields join the chunk's last metrics row), metrics.jsonl and
-TensorBoard, the progress bar, the sample figure when due, the checkpoint when due (only finite
-states are ever saved) and, for a program that ``restarts``, the renewal of what the checkpoint
-cannot hold. :func:`finish` writes the end-of-run files. The chunks a process compiles are left out
+guard (on what the program watches: a state whose watched values are not finite is never saved),
+the evaluation when due (its fields join the chunk's last metrics row), metrics.jsonl and
+TensorBoard, the progress bar, the sample figure when due, the checkpoint when due and, for a
+program that ``restarts``, the renewal of what the checkpoint cannot hold. :func:`finish` writes the end-of-run files. The chunks a process compiles are left out
 of the training speed it reports (``steps_per_s``, over the warm chunks).
 """
 
@@ -64,13 +64,12 @@ def _diverged(program: Program, m: dict, step: int, end: int, out: str,
               good: int | None) -> TrainingDivergedError:
   bad = sorted(k for k, v in m.items() if not np.all(np.isfinite(np.asarray(v, float))))
   what = ", ".join(bad) if bad else "the parameters"
-  kept = (f"The last good checkpoint (step {good}) is kept in {out}; lower the learning rate or "
-          "change the config, then start a new run (or --resume to retry from it)."
-          if good is not None else
-          "No checkpoint had been written yet; lower the learning rate or change the config, then "
-          "start a new run.")
-  return TrainingDivergedError(f"training diverged: non-finite values ({what}) between "
-                               f"{program.unit} {step} and {end}. {kept}")
+  kept = (f"The last good checkpoint (step {good}) is kept in {out}." if good is not None else
+          "No checkpoint had been written yet.")
+  return TrainingDivergedError(
+      f"training diverged: non-finite values ({what}) between {program.steps_name} {step} and "
+      f"{end}. {kept} A resume would replay the same steps: start a new run with a lower learning "
+      "rate or another config.")
 
 
 def run_chunks(program: Program, rundir: files.RunDir, checkpoints: Checkpoints, loop: LoopConfig,
@@ -111,7 +110,10 @@ def run_chunks(program: Program, rundir: files.RunDir, checkpoints: Checkpoints,
       state, prev, iters = new_state, step, iters + n
       step, done = iters * spi, iters == total_iters
       rows = program.rows(prev, n, m, clock() - t0)
-      if loop.evaluate and (done or _crossed(step, prev, loop.eval_every)):
+      due = loop.evaluate and (done or _crossed(step, prev, loop.eval_every))
+      if done and not program.evaluates_into_rows:
+        due = False  # nothing for the row: finish() evaluates, after the final checkpoint
+      if due:
         evaluation = program.evaluate(state, step)
         if evaluation is not None:
           rows[-1].update(evaluation[0])
@@ -124,9 +126,9 @@ def run_chunks(program: Program, rundir: files.RunDir, checkpoints: Checkpoints,
       bar.update(step - prev)
       bar.set_postfix(_postfix(last_row), refresh=False)
       if _crossed(step, prev, loop.sample_every):
-        os.makedirs(rundir.file("samples"), exist_ok=True)
         figure(program, state, rundir.file(os.path.join("samples", f"step_{step:07d}.png")), events,
                "samples", step)
+      events.flush()  # the chunk's events are on disk before its checkpoint
       if done or _crossed(step, prev, loop.checkpoint_every):
         checkpoints.save(step, state)
         if program.restarts and not done:
@@ -152,6 +154,7 @@ def figure(program: Program, state, path: str, events: EventLog, tag: str, step:
   """The program's sample figure at ``path`` (written atomically), also in TensorBoard."""
   if not program.has_figure:
     return
+  os.makedirs(os.path.dirname(path), exist_ok=True)
   with files.atomic_output(path) as tmp:
     program.figure(state, tmp)
   events.image(tag, path, step)

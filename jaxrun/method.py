@@ -47,9 +47,11 @@ class Program:
   data or environments and its loop settings. Override what the method needs."""
 
   unit = "step"                 # the progress bar's unit
+  steps_name = "steps"          # what a step is, in messages
   description = ""              # the progress bar's label
   steps_per_iteration = 1       # the method's steps per iteration of its scan
   has_figure = False            # figure() draws a sample figure
+  evaluates_into_rows = False   # evaluate() gives fields for the metrics rows
   restarts = False              # restart() renews what a checkpoint cannot hold (a C++ pool)
 
   def init(self) -> Any:
@@ -108,7 +110,9 @@ class Method:
   """A method as the run layer and the command line see it.
 
   ``load(settings) -> context`` loads what a run is on (data, environment, the runs it builds on);
-  an unknown name fails here, before any check that depends on it. ``preset_for(context,
+  an unknown name fails here, before any check that depends on it. ``pin(settings, context) ->
+  settings`` records what ``load`` resolved (the checkpoint of a run it builds on), so that a
+  resume loads the same. ``preset_for(context,
   settings) -> name`` picks the preset when none is asked for. ``configure(context, settings,
   preset, overrides, steps) -> config``: the preset with ``overrides`` (config field -> value)
   applied; ``steps`` is the loop's length when one was given. ``check(config, context, settings)``
@@ -127,6 +131,7 @@ class Method:
   build: Callable
   loop_defaults: Callable
   presets: tuple[str, ...] = ()
+  pin: Callable | None = None
   preset_for: Callable | None = None
   check: Callable | None = None
   derived: tuple[str, ...] = ()   # config fields set from the context or the loop, not flags

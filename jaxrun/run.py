@@ -4,7 +4,10 @@ before anything is written, the checkpoint to resume from, and one-line errors f
     run = Run.new(method, "runs/x", settings=..., loop=LoopConfig(steps=1000))   # nothing written
     state, summary = train(run)                                                   # fresh
     state, summary = resume("runs/x", registry, steps=2000)                       # killed or extended
-    run, state = reopen("runs/x", registry)                                       # eval, sample
+    run, program, state = reopen("runs/x", registry)                              # eval, sample
+
+A state's config is a static field: a restored state takes it from the template, so a resume
+extended by ``--steps`` (DQN: another total_steps) restores into the resized config's template.
 """
 
 import dataclasses
@@ -57,6 +60,8 @@ class Run:
     files.RunDir(out).check_usable()
     loop = LoopConfig() if loop is None else loop
     context = method.load(settings)
+    if method.pin is not None:
+      settings = method.pin(settings, context)
     if config is None:
       if preset is None and method.preset_for is not None:
         preset = method.preset_for(context, settings)
@@ -81,9 +86,6 @@ class Run:
     """The run saved in ``out``, its context loaded again (``load_context``; without it the run
     can give its program's template and restore states, but not train or evaluate)."""
     record = files.RunDir(out).read_record()
-    if "tool" not in record:
-      raise errors.RunDirectoryError(f"{out}/config.json was written by an earlier version (it has "
-                                     "no 'tool' entry); start a new run.")
     if isinstance(methods, Registry):
       method = methods.for_record(record, out)
     else:
@@ -103,18 +105,11 @@ def _note(method: Method, text: str) -> None:
   print(f"{tool_of(method)}: {text}", file=sys.stderr)
 
 
-def _with_config(state, config):
-  """A restored state carrying ``config`` (a state that holds its config does so in ``config``)."""
-  if hasattr(state, "config") and state.config != config:
-    return state.replace(config=config)
-  return state
-
-
 def _train(run: Run, rundir: files.RunDir, program: Program, state, checkpoints: Checkpoints,
            progress: bool, on_chunk, clock, seconds_before: float = 0.0,
            purge_step: int | None = None, restored: bool = False):
   """The loop and the end-of-run files. A resume purges TensorBoard's events from ``purge_step``
-  on; ``restored``: the state came from a checkpoint (not a fresh init)."""
+  on (the step after its checkpoint); ``restored``: the state came from a checkpoint."""
   events = EventLog(rundir.path, purge_step)
   try:
     outcome = loop_lib.run_chunks(program, rundir, checkpoints, run.loop, state, events=events,
@@ -122,10 +117,13 @@ def _train(run: Run, rundir: files.RunDir, program: Program, state, checkpoints:
                                   seconds_before=seconds_before, resumed=restored)
     result = loop_lib.finish(program, rundir, run.loop, outcome, events)
     events.close()  # flushes: a full disk here is reported like any other
+  except errors.RunError:
+    raise
   except Exception as e:
     cause = errors.disk_full_cause(e)
-    if cause is None or isinstance(e, errors.RunError):
-      raise
+    if cause is None:  # not the user's input: keep the traceback
+      raise errors.TrainingFailed(f"training failed ({type(e).__name__}: {e}); the last "
+                                  f"checkpoint is step {checkpoints.latest()}.") from e
     raise errors.disk_full(getattr(cause, "filename", None) or rundir.path,
                            checkpoints.latest()) from None
   finally:  # best effort: an error here must not hide the one that got us here
@@ -156,8 +154,12 @@ def train(run: Run, *, progress: bool = True, on_chunk: Callable | None = None,
       raise errors.RunDirectoryError(f"{run.out} already holds a run ({', '.join(held)}); pass "
                                      "--resume to continue it or choose another --out.")
     program = run.program()
-    state = program.init()
-    rundir.write_record(run.record())
+    try:
+      state = program.init()
+      rundir.write_record(run.record())
+    except BaseException:
+      program.close()
+      raise
   except BaseException:
     rundir.unlock()
     raise
@@ -173,40 +175,39 @@ def resume(out: str, methods: Registry | Method, *, steps: int | None = None, pr
   run = Run.load(out, methods)
   rundir = files.RunDir(out)
   rundir.lock()
+  checkpoints = Checkpoints(rundir.checkpoints, run.loop.keep_checkpoints)
+  program = None
   try:
-    checkpoints = Checkpoints(rundir.checkpoints, run.loop.keep_checkpoints)
-    step, state, notes, passed = checkpoints.restore_latest(run.program().template(),
-                                                            loop_lib.all_finite)
-    if step is None and passed:
-      raise errors.RunError(f"no checkpoint of {out} restores ({'; '.join(notes)}); start a new "
-                            "run in another --out.")
-    if steps is not None:
-      done = step or 0
-      if steps < done:
-        raise ValueError(f"{out} is already at step {done}; --steps must be at least that to resume "
-                         f"it (got {steps}).")
+    if steps is not None and steps != run.loop.steps:  # (same shapes: the template still fits)
       run.config = run.method.resize(run.config, steps=steps)
       run.loop = dataclasses.replace(run.loop, steps=steps)
     program = run.program()
+    step, state, notes, passed = checkpoints.restore_latest(program.template(), loop_lib.all_finite)
+    if step is None and passed:
+      raise errors.RunError(f"no checkpoint of {out} restores ({'; '.join(notes)}); start a new "
+                            "run in another --out.")
+    if steps is not None and steps < (step or 0):
+      raise ValueError(f"{out} is already at step {step}; --steps must be at least that to resume "
+                       f"it (got {steps}).")
     if step is None:
       _note(run.method, f"{out} has no checkpoint yet: starting from step 0 with its saved config.")
       state = program.init()
-    else:
-      state = _with_config(state, run.config)
-      for note in notes:
-        _note(run.method, f"{note}; it is set aside in checkpoints-damaged/.")
-      if notes:
-        _note(run.method, f"resuming from checkpoint {step}.")
+    for note in notes:
+      _note(run.method, f"{note}; it is set aside in checkpoints-damaged/.")
+    if notes:
+      _note(run.method, f"resuming from checkpoint {step}.")
     checkpoints.set_aside(passed)
     kept = rundir.truncate_metrics(step or 0)
     rundir.write_record(run.record())  # the same record, unless --steps changed its length
   except BaseException:
     checkpoints.close()
+    if program is not None:
+      program.close()
     rundir.unlock()
     raise
   seconds_before = kept[-1].get("seconds", 0.0) if kept else 0.0
   return _train(run, rundir, program, state, checkpoints, progress, on_chunk, clock,
-                seconds_before, purge_step=step or 0, restored=step is not None)
+                seconds_before, purge_step=(step or 0) + 1, restored=step is not None)
 
 
 def reopen(out: str, methods: Registry | Method, step: int | None = None,

@@ -12,23 +12,27 @@ from jaxgan.algos import METHODS
 from jaxrun import LoopConfig, run
 
 
-def read_events(directory: str) -> list:
-  """Every event of the run's event files: TFRecord framing (length, CRC, data, CRC) around
-  TensorBoard ``Event`` protos, read with tensorboardX's own proto classes."""
+def _events_of(path: str) -> list:
+  """The events of one file: TFRecord framing (length, CRC, data, CRC) around TensorBoard
+  ``Event`` protos, read with tensorboardX's own proto classes."""
   from tensorboardX.proto import event_pb2
 
-  events = []
-  for path in sorted(glob.glob(os.path.join(directory, "events.out.tfevents.*"))):
-    with open(path, "rb") as f:
-      data = f.read()
-    i = 0
-    while i + 12 <= len(data):
-      (length,) = struct.unpack("<Q", data[i:i + 8])
-      event = event_pb2.Event()
-      event.ParseFromString(data[i + 12:i + 12 + length])
-      events.append(event)
-      i += 12 + length + 4
+  with open(path, "rb") as f:
+    data = f.read()
+  events, i = [], 0
+  while i + 12 <= len(data):
+    (length,) = struct.unpack("<Q", data[i:i + 8])
+    event = event_pb2.Event()
+    event.ParseFromString(data[i + 12:i + 12 + length])
+    events.append(event)
+    i += 12 + length + 4
   return events
+
+
+def read_events(directory: str) -> list:
+  """Every event of the run's event files."""
+  return [e for path in sorted(glob.glob(os.path.join(directory, "events.out.tfevents.*")))
+          for e in _events_of(path)]
 
 
 def scalars(events) -> dict:
@@ -67,7 +71,12 @@ def test_a_resume_purges_what_the_killed_process_logged_after_its_checkpoint(tmp
       raise KeyboardInterrupt
 
   with pytest.raises(KeyboardInterrupt):
-    run.train(_run(out, 12), progress=False, on_chunk=kill)
+    run.train(_run(out, 12), progress=False, on_chunk=kill)  # logged 1..8, checkpoint at 4
   run.resume(str(out), METHODS, progress=False)
-  starts = [e.step for e in read_events(str(out)) if e.HasField("session_log")]
-  assert starts == [4]  # TensorBoard drops the first file's events from step 4 on
+  files = sorted(glob.glob(os.path.join(str(out), "events.out.tfevents.*")), key=os.path.getmtime)
+  first, second = (_events_of(f) for f in files)
+  purge = [e.step for e in second if e.HasField("session_log")]
+  assert purge == [5]  # TensorBoard hides the killed process's events from step 5 on
+  seen = [s for s, _ in scalars(first)["wasserstein"] if s < purge[0]]
+  seen += [s for s, _ in scalars(second)["wasserstein"]]
+  assert seen == list(range(1, 13))  # every step once, as in metrics.jsonl

@@ -57,14 +57,20 @@ def test_cgan_grid_has_one_row_per_class(tmp_path, monkeypatch):
   config = GANConfig.mirza((16, 16, 1), 10, batch_size=20)
   r = _run(tmp_path / "c", "cgan", "digits", config, steps=2, log_every=2)
   state, _ = run.train(r, progress=False)
-  calls = []
+  prog, calls, asked = r.program(), [], []
   monkeypatch.setattr(program.plots, "image_grid",
                       lambda images, path, ncols: calls.append((np.asarray(images), ncols)))
-  r.program().figure(state, "unused.png", jax.random.key(0))
+  generate = prog.generate
+  monkeypatch.setattr(prog, "generate", lambda s, key, n, labels=None: asked.append(labels) or
+                      generate(s, key, n, labels))
+  prog.figure(state, "unused.png", jax.random.key(0))
   images, ncols = calls[0]
   assert images.shape == (100, 16, 16, 1) and ncols == 10
-  # Row r was asked for class r: the same noise column across rows differs only by the label.
-  assert not np.allclose(images[0], images[10])
+  np.testing.assert_array_equal(asked[0], np.repeat(np.arange(10), 10))  # row r asks for class r
+  # The label reaches the generator: the same noise with another label is another image.
+  same_noise = [generate(state, jax.random.key(1), 10, np.full(10, c)) for c in (0, 1, 0)]
+  assert not np.allclose(same_noise[0], same_noise[1])
+  np.testing.assert_array_equal(same_noise[0], same_noise[2])
 
 
 @pytest.mark.parametrize("argv,message", [

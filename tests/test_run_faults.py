@@ -24,6 +24,7 @@ from jaxgan.algos import METHODS
 from jaxrl import cli as rl_cli
 from jaxrl.methods import METHODS as RL_METHODS
 from jaxrun import LoopConfig, TrainingDivergedError, files, run
+from jaxrun.errors import TrainingFailed
 
 WGAN = ["train", "wgan", "--dataset", "ring8", "--hidden", "16", "--batch-size", "32",
         "--warmup-iterations", "0", "--warmup-every", "0", "--log-every", "2",
@@ -59,6 +60,24 @@ def _copy(src, tmp_path) -> str:
   dst = str(tmp_path / "copy")
   shutil.copytree(src, dst)
   return dst
+
+
+def test_a_record_of_another_version_is_one_line(tmp_path, capsys, wgan_run):
+  out = _copy(wgan_run[0], tmp_path)
+  with open(os.path.join(out, "config.json"), "w") as f:  # the layout before the run layer
+    json.dump({"run": {"method": "wgan"}, "algo": {}}, f)
+  assert gan_cli.main(["train", "wgan", "--out", out, "--resume"]) == 2
+  assert "is not a run record of this version" in _one_line(capsys)
+
+
+def test_an_unexpected_error_keeps_its_traceback(tmp_path):
+  """A bug is not bad input: it is not turned into a one-line message."""
+  def bug(step, state, m):
+    raise ValueError("a bug")
+
+  with pytest.raises(TrainingFailed, match="a bug") as e:
+    run.train(_wgan(tmp_path / "bug"), progress=False, on_chunk=bug)
+  assert isinstance(e.value.__cause__, ValueError)
 
 
 # ---- resume keeps what was saved --------------------------------------------------------------
@@ -193,8 +212,12 @@ def test_a_checkpoint_with_non_finite_values_is_passed_over(tmp_path, capsys, wg
   ckpt.save(10, jax.tree.map(lambda x: x * jnp.nan if jnp.issubdtype(x.dtype, jnp.floating) else x,
                              state))
   ckpt.close()
-  run.resume(out, METHODS, progress=False)
-  assert "checkpoint 10 holds non-finite values" in capsys.readouterr().err
+  resumed, _ = run.resume(out, METHODS, steps=10, progress=False)
+  err = capsys.readouterr().err
+  assert "checkpoint 10 holds non-finite values" in err and "resuming from checkpoint 8" in err
+  assert os.path.isdir(os.path.join(out, "checkpoints-damaged", "10"))
+  expected, _ = run.resume(_copy(wgan_run[0], tmp_path / "x"), METHODS, steps=10, progress=False)
+  chex.assert_trees_all_equal(resumed, expected)  # steps 9 and 10 trained from the good state
 
 
 def test_none_restores_is_refused_clearly(tmp_path, capsys, wgan_run):
@@ -310,6 +333,9 @@ def test_ctrl_c_says_where_the_run_stands_and_how_to_continue(tmp_path):
   step = int(lines[0].split("interrupted at step ")[1].split()[0])
   assert gan_cli.main(["train", "wgan", "--out", out, "--resume", "--steps", str(step),
                        "--no-progress"]) == 0
+  # Killed in another process, resumed in this one: the run an unbroken one makes.
+  unbroken, _ = run.train(_wgan(tmp_path / "unbroken", steps=step), progress=False)
+  chex.assert_trees_all_equal(run.reopen(out, METHODS)[2], unbroken)
 
 
 # ---- messages where tracebacks were --------------------------------------------------------------

@@ -46,7 +46,7 @@ class Case:
     settings = {**self.settings}
     if settings.get("text_encoder") == "FIXTURE":
       settings["text_encoder"] = text_encoder
-    loop = LoopConfig(evaluate=False, sample_every=0, **self.loop)
+    loop = LoopConfig(**{"evaluate": False, "sample_every": 0, **self.loop})
     return run.Run.new(method, str(out), settings=method.settings(**settings),
                        overrides=self.overrides, loop=loop)
 
@@ -73,7 +73,8 @@ CASES = [
     Case("jaxrl", "dqn", {"env": "CartPole-v1", "seeds": 2},
          {"learning_starts": 500, "buffer_size": 2_000, "batch_size": 32, "target_update_every": 200,
           "hidden": (32, 32), "exploration_steps": 1_500},
-         {"steps": 3_000, "log_every": 500, "checkpoint_every": 1_000}, 2_500,
+         {"steps": 3_000, "log_every": 500, "checkpoint_every": 1_000, "evaluate": True,
+          "eval_every": 1_000}, 2_500,  # evaluations go into the rows: they must resume too
          ("--env", "CartPole-v1", "--steps", "1000", "--learning-starts", "500")),
     Case("jaxrl", "dqn", {"env": "Breakout-v5"},  # the pool is recreated after each checkpoint
          {"buffer_size": 400, "num_envs": 2, "learning_starts": 200, "exploration_steps": 400,
@@ -143,17 +144,26 @@ def test_killed_and_resumed_run_equals_the_uninterrupted_run_bitwise(case, finis
   assert _rows(out) == _rows(full_dir)
 
 
+def _nan(tree):
+  return jax.tree.map(lambda x: x * jnp.nan if jnp.issubdtype(x.dtype, jnp.floating) else x, tree)
+
+
+@pytest.mark.parametrize("poisoned", ["metrics", "parameters"])
 @pytest.mark.parametrize("case", CASES, ids=IDS)
-def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(case, tmp_path, text_encoder_run):
+def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(case, poisoned, tmp_path,
+                                                              text_encoder_run):
   first = case.loop["checkpoint_every"]
 
-  def poison(step, state, metrics):  # every floating-point metric turns NaN after the first save
+  def poison(step, state, metrics):  # after the first save, the metrics or the parameters turn NaN
     if step > first:
-      return state, jax.tree.map(
-          lambda x: x * jnp.nan if jnp.issubdtype(x.dtype, jnp.floating) else x, metrics)
+      if poisoned == "metrics":
+        return state, _nan(metrics)
+      networks = "params" if hasattr(state, "params") else "generator"
+      return state.replace(**{networks: _nan(getattr(state, networks))}), metrics
 
   out = tmp_path / "nan"
-  with pytest.raises(TrainingDivergedError, match=rf"last good checkpoint \(step {first}\)"):
+  said = r"\(the parameters\)" if poisoned == "parameters" else ""
+  with pytest.raises(TrainingDivergedError, match=rf"{said}.*last good checkpoint \(step {first}\)"):
     run.train(case.new(out, text_encoder_run), progress=False, on_chunk=poison)
   r = run.Run.load(str(out), case.registry, load_context=False)
   checkpoints = Checkpoints(str(out / "checkpoints"), 3)

@@ -188,6 +188,12 @@ def test_cli_stage1_on_shapes_with_a_text_encoder(tmp_path, capsys, text_encoder
   record = json.load(open(f"{s2}/config.json"))
   assert record["config"]["stage"] == 2 and record["config"]["data_shape"] == [128, 128, 3]
   assert record["settings"]["stage1"] == out and record["settings"]["text_encoder"] == ""
+  assert record["settings"]["stage1_step"] == 4  # pinned: a resume refines the same Stage-I
+  assert json.load(open(f"{out}/config.json"))["settings"]["text_encoder_step"] == 2
+  capsys.readouterr()
+  assert cli.main(["train", "stackgan", "--stage", "2", "--stage1", s2, "--dataset", "shapes",
+                   "--image-size", "128", "--out", str(tmp_path / "no2"), "--no-progress"]) == 2
+  assert "--stage1 takes a StackGAN Stage-I run" in capsys.readouterr().err
   assert 0.0 <= json.load(open(f"{s2}/eval.json"))["test_class_match_generated"] <= 1.0
   assert cli.main(["sample", s2, "--caption", "a small green cross at the top", "--n", "2",
                    "--out", str(tmp_path / "green.png")]) == 0

@@ -1,7 +1,8 @@
-"""One module per method; each exposes ``init(key, config) -> state``, pure step functions
-``(state, batch, key) -> (state, metrics)``, ``train_step(state, data, key)`` (one generator
-iteration with its inner discriminator/critic loop, batches drawn inside jit), ``generate``, and
-at its end ``METHOD``: the method on the run layer (:class:`jaxrun.Method`).
+"""One module per algorithm: ``init(key, config) -> state``, pure step functions ``(state, batch,
+key) -> (state, metrics)``, ``train_step(state, data, key)`` (one iteration, batches drawn inside
+jit) and, for the generators, ``generate``. The module a registry line names ends with ``METHOD``:
+the method on the run layer (:class:`jaxrun.Method`); StackGAN's is in ``stackgan_run``, beside
+its text encoder's embeddings and evaluation.
 
 Adding a method: one module, one line here."""
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from jaxgan import program
 from jaxgan.algos import text_encoder
-from jaxgan.algos.stackgan import StackGANConfig, StackGANState, check_stage1, generate, init, train_step
+from jaxgan.algos.stackgan import StackGANConfig, StackGANState, generate, init, train_step
 from jaxrun import Method
 
 
@@ -121,6 +121,8 @@ def interpolate(state: StackGANState, encoder, text_a: str, text_b: str, steps: 
 class StackGANSettings(program.CaptionSettings):
   text_encoder: str = ""   # Stage-I: run directory of the trained text encoder (jaxgan train text-encoder)
   stage1: str = ""         # Stage-II: run directory of the trained Stage-I it refines (its text encoder is used)
+  text_encoder_step: int | None = None  # Stage-I: the text encoder's checkpoint (default: its newest; recorded, so a resume uses the same)
+  stage1_step: int | None = None        # Stage-II: Stage-I's checkpoint (default: its newest; recorded)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -130,29 +132,40 @@ class Context:
   stage1: StackGANState | None = None   # Stage-II: the trained Stage-I state
 
 
-def _restore(path: str, method: Method):
+def _restore(path: str, method: Method, step: int | None):
   from jaxrun import run
 
-  return run.reopen(path, method, load_context=False)
+  return run.reopen(path, method, step, load_context=False)[2]
 
 
 def load(settings: StackGANSettings) -> Context:
-  """The data, and the states of the runs this one builds on."""
+  """The data, and the states of the runs this one builds on (at the recorded checkpoints)."""
+  from jaxrun import files
+
   dataset = program.load_captioned(settings, "StackGAN")
   stage1 = None
   if settings.stage1:
     if settings.text_encoder:
       raise ValueError("Stage-II uses its Stage-I run's text encoder; drop --text-encoder.")
-    run, _, stage1 = _restore(settings.stage1, METHOD)
-    if run.config.stage != 1:
-      raise ValueError(f"{settings.stage1} is a StackGAN Stage-II run; --stage1 takes a Stage-I run.")
-    encoder_dir = run.settings.text_encoder
+    record = files.RunDir(settings.stage1).read_record()
+    if record["method"] != "stackgan" or record["config"]["stage"] != 1:
+      raise ValueError(f"{settings.stage1} holds a {record['method']} run (stage "
+                       f"{record['config'].get('stage', '-')}); --stage1 takes a StackGAN Stage-I run.")
+    stage1 = _restore(settings.stage1, METHOD, settings.stage1_step)
+    encoder_dir, encoder_step = record["settings"]["text_encoder"], record["settings"]["text_encoder_step"]
   elif settings.text_encoder:
-    encoder_dir = settings.text_encoder
+    encoder_dir, encoder_step = settings.text_encoder, settings.text_encoder_step
   else:
     raise ValueError("StackGAN is conditioned on a trained text encoder: train one with `jaxgan "
                      "train text-encoder --dataset ... --out DIR` and pass --text-encoder DIR.")
-  return Context(dataset, _restore(encoder_dir, text_encoder.METHOD)[2], stage1)
+  return Context(dataset, _restore(encoder_dir, text_encoder.METHOD, encoder_step), stage1)
+
+
+def pin(settings: StackGANSettings, ctx: Context) -> StackGANSettings:
+  """The checkpoints the run builds on, recorded: a resume loads the same ones."""
+  if settings.stage1:
+    return dataclasses.replace(settings, stage1_step=int(ctx.stage1.step))
+  return dataclasses.replace(settings, text_encoder_step=int(ctx.encoder.step))
 
 
 def configure(ctx: Context, settings, preset, overrides: dict, steps) -> StackGANConfig:
@@ -169,8 +182,7 @@ def configure(ctx: Context, settings, preset, overrides: dict, steps) -> StackGA
 
 
 def check(config: StackGANConfig, ctx: Context, settings) -> None:
-  program.check_data_fits(config, ctx.dataset)
-  check_stage1(config, None if ctx.stage1 is None else ctx.stage1.config)
+  program.check_data_fits(config, ctx.dataset)  # (Stage-I against Stage-II: init checks it)
 
 
 class StackGANProgram(program.StepProgram):
@@ -202,7 +214,8 @@ class StackGANProgram(program.StepProgram):
 METHOD = Method(
     name="stackgan",
     summary="StackGAN Stage-I / Stage-II (Zhang et al. 2017) on a trained text encoder",
-    config=StackGANConfig, settings=StackGANSettings, load=load, configure=configure, check=check,
+    config=StackGANConfig, settings=StackGANSettings, load=load, pin=pin, configure=configure,
+    check=check,
     presets=("paper",), preset_for=lambda ctx, settings: "paper", derived=("data_shape", "emb_dim"),
     build=StackGANProgram, loop_defaults=program.loop_defaults, aliases={"learning_rate": ("--lr",)},
     default_out=program.default_out("stackgan"))

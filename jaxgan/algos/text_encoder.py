@@ -281,6 +281,8 @@ def check(config: TextEncoderConfig, dataset, settings) -> None:
 
 
 class TextEncoderProgram(program.StepProgram):
+  steps_name = "training steps"
+
   def device_data(self) -> dict:
     return device_data(self.dataset.train, self.config)
 

@@ -70,6 +70,7 @@ def env_stepping(settings: DQNSettings) -> str:
   return "xla"
 
 
+@functools.cache
 def make_evaluate(config: DQNConfig, episodes: int | None = None, epsilon: float | None = None,
                   xla: bool = True):
   """(params [seeds], keys [seeds]) -> returns [seeds, episodes]. Atari: (params of the one seed,
@@ -123,6 +124,8 @@ class SeedsProgram(Program):
   """The gymnax run: every seed's whole state (environments included) in one vmapped pytree."""
 
   unit = "step"
+  steps_name = "environment steps"
+  evaluates_into_rows = True   # eval_return, eval_return_mean
 
   def __init__(self, settings: DQNSettings, config: DQNConfig, loop, out: str):
     self.settings, self.config, self.out = settings, config, out
