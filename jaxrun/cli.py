@@ -301,6 +301,7 @@ def main(tool: str, description: str, registry: Registry, commands: dict[str, Ca
   """``TOOL train METHOD ...`` or ``TOOL COMMAND ...`` (``commands[COMMAND](argv)``); failures a user
   can act on are one line on stderr (exit 2 for bad input, 1 for a run that cannot go on, 130
   for an interrupt)."""
+  real_process = argv is None  # a command line, not a call from Python
   argv = sys.argv[1:] if argv is None else list(argv)
   usage = _usage(tool, description, registry, commands)
   if not argv or argv[0] in ("-h", "--help"):
@@ -327,6 +328,13 @@ def main(tool: str, description: str, registry: Registry, commands: dict[str, Ca
     resume_cmd = getattr(e, "resume_command", None)
     print(f"{tool}: interrupted{where}" + (f"; continue with: {resume_cmd}" if resume_cmd else "."),
           file=sys.stderr)
+    if real_process:
+      # After an interrupt the interpreter's teardown can abort in a native thread pool (seen:
+      # "terminate called after throwing ... FATAL: exception not rethrown", exit -6). The run
+      # directory is consistent and the lock goes with the process: leave without the teardown.
+      sys.stdout.flush()
+      sys.stderr.flush()
+      os._exit(130)
     return 130
   except errors.TrainingDivergedError as e:
     print(f"{tool}: {e}", file=sys.stderr)

@@ -109,6 +109,8 @@ def test_bad_stackgan_configs():
     sg.check_stage1(sg.StackGANConfig(data_shape=(256, 256, 3), stage=2, emb_dim=24), s1)
   with pytest.raises(ValueError, match="text embeddings"):
     sg.check_stage1(sg.StackGANConfig(data_shape=(128, 128, 3), stage=2, emb_dim=16), s1)
+  with pytest.raises(ValueError, match="--z-dim 100, not 8"):
+    sg.check_stage1(sg.StackGANConfig(data_shape=(128, 128, 3), stage=2, emb_dim=24, z_dim=8), s1)
   with pytest.raises(ValueError, match="Stage-I generates 32x32 or 64x64"):
     sg.StackGANConfig(data_shape=(128, 128, 3))
   with pytest.raises(ValueError, match="side 32, 64"):
@@ -150,9 +152,11 @@ def test_train_step_is_reproducible_and_the_discriminator_learns_to_match():
 
 def test_cli_stage1_on_shapes_with_a_text_encoder(tmp_path, capsys, text_encoder_run):
   enc, out = text_encoder_run, str(tmp_path / "s1")
+  # (The run layer's StackGAN case trains this config too: the compiled chunk is shared.)
   assert cli.main(["train", "stackgan", "--stage", "1", "--dataset", "shapes", "--max-examples", "3", "--image-size", "32",
                    "--text-encoder", enc, "--steps", "4", "--log-every", "2", "--batch-size", "8",
-                   "--gf-dim", "8", "--df-dim", "8", "--out", out, "--no-progress"]) == 0
+                   "--gf-dim", "4", "--df-dim", "4", "--z-dim", "8", "--c-dim", "8", "--e-dim", "8",
+                   "--out", out, "--no-progress"]) == 0
   config = json.load(open(f"{out}/config.json"))["config"]
   assert config["emb_dim"] == 16 and config["kl_weight"] == 2.0 and config["lr_halve_every"] > 0
   result = json.load(open(f"{out}/eval.json"))

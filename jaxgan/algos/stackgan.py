@@ -131,6 +131,9 @@ def check_stage1(config: StackGANConfig, stage1_config: StackGANConfig | None) -
   if stage1_config.emb_dim != config.emb_dim:
     raise ValueError(f"Stage-II takes Stage-I's text embeddings ({stage1_config.emb_dim}), not "
                      f"{config.emb_dim}.")
+  if stage1_config.z_dim != config.z_dim:  # the same z draws Stage-I's image and refines it
+    raise ValueError(f"Stage-II draws Stage-I's noise: --z-dim {stage1_config.z_dim}, not "
+                     f"{config.z_dim}.")
 
 
 def init(key, config: StackGANConfig, stage1: StackGANState | None = None) -> StackGANState:

@@ -177,6 +177,8 @@ def configure(ctx: Context, settings, preset, overrides: dict, steps) -> StackGA
   if ctx.stage1 is not None and ctx.dataset.data_shape[0] != 4 * ctx.stage1.config.data_shape[0]:
     side = ctx.stage1.config.data_shape[0]
     raise ValueError(f"Stage-II refines the {side} px Stage-I images 4x: pass --image-size {4 * side}.")
+  if ctx.stage1 is not None:  # Stage-II draws Stage-I's noise
+    overrides = {"z_dim": ctx.stage1.config.z_dim, **overrides}
   overrides = {"emb_dim": ctx.encoder.config.emb_dim, **overrides, "stage": stage}
   return StackGANConfig.paper(ctx.dataset.data_shape, len(ctx.dataset.train), **overrides)
 
