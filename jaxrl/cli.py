@@ -45,9 +45,6 @@ class BanditArgs:
 
 def evaluate(argv) -> int:
   """evaluate a run's agents; one JSON object"""
-  import jax
-  import numpy as np
-
   from jaxrl.dqn import program as dqn_program
   from jaxrun import run
 
@@ -59,6 +56,7 @@ def evaluate(argv) -> int:
   r, program, states = run.reopen(args.dir, METHODS, args.step)
   try:
     eval_keys = dqn_program.seed_keys(args.seed, r.settings.seeds)[1]
+    # (--seed folds into the evaluation keys where training's evaluations fold in the step.)
     _, result = program.evaluate(states, args.seed, args.episodes, args.epsilon, eval_keys)
   finally:
     program.close()

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from jaxgan import GANConfig, WGANConfig, cli, program
-from jaxgan.algos import METHODS, gan
+from jaxgan.algos import METHODS
 from jaxrun import LoopConfig, run
 
 TOY_WGAN = WGANConfig.toy(hidden=(32, 32), batch_size=64, n_critic_warmup=5)

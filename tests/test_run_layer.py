@@ -11,7 +11,6 @@ import shutil
 import chex
 import jax
 import jax.numpy as jnp
-import numpy as np
 import pytest
 
 from jaxgan import cli as jaxgan_cli

@@ -274,9 +274,7 @@ def configure(dataset, settings, preset, overrides: dict, steps) -> TextEncoderC
 
 def check(config: TextEncoderConfig, dataset, settings) -> None:
   # (It draws min(classes_per_batch, classes) classes: there is no batch size to check.)
-  if tuple(config.data_shape) != dataset.data_shape:
-    raise ValueError(f"the config expects images of shape {config.data_shape} but {dataset.name} "
-                     f"has {dataset.data_shape}.")
+  program.check_data_fits(config, dataset, settings)
   image_input(dataset.train, config)  # missing or mis-sized fixed features fail here
 
 
