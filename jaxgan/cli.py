@@ -9,6 +9,7 @@
   jaxgan sample runs/stage1 --interpolate "a small blue square" "a large yellow circle" --out strip.png
   jaxgan sample runs/wgan-digits --out grid.png
   jaxgan eval runs/wgan-digits
+  jaxgan train pixelda --source digits --target digits-m --steps 3000 --out runs/pixelda
 """
 
 import dataclasses
@@ -26,11 +27,12 @@ from jaxrun import cli as run_cli
 @dataclasses.dataclass(frozen=True)
 class SampleArgs:
   """Write a sample figure of a run: a grid (cgan: one row per class; 2-D data: a scatter; the
-  text encoder: retrieval; stackgan: rows of test captions, or --caption / --interpolate)."""
+  text encoder: retrieval; stackgan: rows of test captions, or --caption / --interpolate; pixelda:
+  rows of source images, their adaptations for two noise draws, and target images)."""
 
   dir: Annotated[str, tyro.conf.Positional]  # run directory
   out: str                          # PNG file to write
-  n: int = 64                       # samples (unconditional; --caption: for the caption)
+  n: int = 64                       # samples (unconditional; --caption: for the caption; pixelda: 4 rows of n/4)
   seed: int = 0                     # sampling seed
   step: int | None = None           # checkpoint step (default: the newest that restores)
   caption: str | None = None        # stackgan: a grid of --n samples for this caption

@@ -7,6 +7,7 @@ a rounded-off probability.
 
 import jax
 import jax.numpy as jnp
+import optax
 
 
 def discriminator_loss(real_logits: jax.Array, fake_logits: jax.Array) -> jax.Array:
@@ -80,3 +81,27 @@ def conditioning_kl(mu: jax.Array, log_sigma: jax.Array) -> jax.Array:
   -log sigma + (sigma^2 + mu^2 - 1) / 2, averaged over the batch and the dimensions as both
   official StackGAN codes do."""
   return jnp.mean(-log_sigma + 0.5 * (jnp.exp(2.0 * log_sigma) + jnp.square(mu) - 1.0))
+
+
+def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
+  """Mean softmax cross-entropy of integer ``labels``: a task classifier's loss."""
+  return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits, labels))
+
+
+def masked_pairwise_mse(predictions: jax.Array, targets: jax.Array,
+                        mask: jax.Array | None = None) -> jax.Array:
+  """PixelDA's content-similarity loss (Bousmalis et al. 2017, Eq. 5), averaged over the batch:
+  with d = (x - G(x, z)) o m over the k values of an example (k = H * W * C; ``mask`` m broadcasts
+  to the images, default all ones),
+
+      L_c = 1/k ||d||^2 - 1/k^2 (sum d)^2,
+
+  the variance of the difference: it penalises the difference between pairs of pixels, not an
+  offset of the whole image. The official code calls TensorFlow's ``mean_pairwise_squared_error``,
+  which computes 2 k / (k - 1) times this (about twice Eq. 5)."""
+  d = targets - predictions
+  if mask is not None:
+    d = d * jnp.broadcast_to(mask, d.shape).astype(d.dtype)
+  d = d.reshape(d.shape[0], -1)
+  k = d.shape[1]
+  return jnp.mean(jnp.sum(d * d, 1) / k - jnp.square(jnp.sum(d, 1)) / (k * k))

@@ -35,6 +35,20 @@ def clip_weights(c: float) -> optax.GradientTransformation:
   return optax.GradientTransformation(init_fn, update_fn)
 
 
+def clip_by_norm_per_variable(max_norm: float) -> optax.GradientTransformation:
+  """Scales each parameter's gradient (each leaf) to at most ``max_norm`` in L2 norm, on its own:
+  slim's ``create_train_op(clip_gradient_norm=...)``, which calls ``tf.clip_by_norm`` per variable
+  (g * max_norm / max(||g||, max_norm)). ``optax.clip_by_global_norm`` scales all leaves by one
+  factor instead; this is not that."""
+  if not max_norm > 0:
+    raise ValueError(f"clip_by_norm_per_variable needs max_norm > 0, got {max_norm}.")
+
+  def clip(g):
+    return g * (max_norm / jnp.maximum(jnp.sqrt(jnp.sum(jnp.square(g))), max_norm))
+
+  return optax.stateless(lambda updates, params=None: jax.tree.map(clip, updates))
+
+
 def clip_params(params, c: float):
   """Clamps a parameter tree into [-c, c] (applied once to the critic's initial weights)."""
   return jax.tree.map(lambda p: jnp.clip(p, -c, c), params)

@@ -79,6 +79,11 @@ def check_data_fits(config, dataset, settings=None) -> None:
   if tuple(config.data_shape) != dataset.data_shape:
     raise ValueError(f"the config expects data of shape {config.data_shape} but {dataset.name} has "
                      f"{dataset.data_shape}.")
+  check_devices(config, settings)
+
+
+def check_devices(config, settings) -> None:
+  """The batch splits over ``settings.devices``, and there are that many."""
   devices = getattr(settings, "devices", 1)
   if devices > 1:
     from jaxgan import parallel
@@ -122,12 +127,13 @@ class StepProgram(Program):
   steps_name = "generator iterations"
   has_figure = True
 
-  def __init__(self, algo, name: str, dataset, settings, config, loop, out: str):
+  def __init__(self, algo, name: str, dataset, settings, config, loop, out: str,
+               description: str | None = None):
     self.algo, self.name, self.dataset, self.settings, self.config = algo, name, dataset, settings, config
     self.out = out
     self.init_key, self.train_key, self.sample_key = keys.streams(loop.seed, 3)
     self.eval_key = jax.random.fold_in(self.sample_key, 1)
-    self.description = f"{name} {settings.dataset}"
+    self.description = f"{name} {settings.dataset}" if description is None else description
     self._data = None
 
   def device_data(self) -> dict:

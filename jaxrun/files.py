@@ -76,6 +76,26 @@ def read_json(path: str, what: str = "file"):
     raise RunError(f"{path} is damaged ({e}); it is not a readable {what}.") from None
 
 
+def cached_tree(path: str | None, template, make):
+  """``make()``'s pytree, written to ``path`` (flax msgpack, atomically) the first time and read
+  back (into ``template``'s structure) after; a file that does not read, cut short or of another
+  structure, is made again. For results that are deterministic but slow to make (a classifier
+  trained with a fixed seed): making them again gives the same."""
+  from flax import serialization
+
+  if path and os.path.exists(path):
+    with open(path, "rb") as f:
+      data = f.read()
+    try:
+      return serialization.from_bytes(template, data)
+    except Exception:  # noqa: BLE001  (any failure to read: make it again)
+      pass
+  tree = make()
+  if path:
+    atomic_write(path, serialization.to_bytes(tree))
+  return tree
+
+
 def read_jsonl(path: str) -> list[dict]:
   """The rows of a JSON-lines file; a torn last line (no newline: a write cut short) is dropped."""
   if not os.path.exists(path):

@@ -16,4 +16,6 @@ METHODS = Registry("jaxgan", {
                      "Reed et al. 2016's char-CNN-RNN text encoder (structured joint embedding)"),
     "stackgan": ("jaxgan.algos.stackgan_run",
                  "StackGAN Stage-I / Stage-II (Zhang et al. 2017) on a trained text encoder"),
+    "pixelda": ("jaxgan.algos.pixelda_run",
+                "pixel-level domain adaptation, PixelDA (Bousmalis et al. 2017)"),
 }, other_tools={"dqn": "jaxrl"})

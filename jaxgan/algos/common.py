@@ -75,15 +75,18 @@ def device_key(key, axis_name: str | None):
 
 
 def sample_noise(key, n: int, z_dim: int, kind: str, axis_name: str | None = None) -> jax.Array:
-  """z for ``n`` local examples: N(0, I) ('normal') or U(-sqrt 3, sqrt 3) ('uniform', unit variance,
-  as in goodfeli/adversarial). Drawn for the global batch and sliced per device."""
+  """z for ``n`` local examples: N(0, I) ('normal'), U(-sqrt 3, sqrt 3) ('uniform', unit variance,
+  as in goodfeli/adversarial) or U(-1, 1) ('box', PixelDA). Drawn for the global batch and sliced
+  per device."""
   shape = (n * _num_devices(axis_name), z_dim)
   if kind == "normal":
     z = jax.random.normal(key, shape)
   elif kind == "uniform":
     z = jax.random.uniform(key, shape, minval=-jnp.sqrt(3.0), maxval=jnp.sqrt(3.0))
+  elif kind == "box":
+    z = jax.random.uniform(key, shape, minval=-1.0, maxval=1.0)
   else:
-    raise ValueError(f"unknown noise {kind!r}; use 'normal' or 'uniform'.")
+    raise ValueError(f"unknown noise {kind!r}; use 'normal', 'uniform' or 'box'.")
   return _device_slice(z, n, axis_name)
 
 

@@ -4,7 +4,6 @@ for the conditional GAN, the accuracy of samples against the labels they were as
 
 import dataclasses
 import functools
-import os
 
 import jax
 import jax.numpy as jnp
@@ -12,7 +11,6 @@ import numpy as np
 import optax
 import scipy.linalg
 from flax import linen as nn
-from flax import serialization
 
 from jaxgan.data import Dataset
 from jaxrun import files
@@ -89,21 +87,15 @@ def load_or_train_classifier(dataset: Dataset, path: str | None = None) -> Class
   is written atomically; one that does not read (cut short) is replaced by training again, which
   gives the same classifier (its seed is fixed)."""
   module = ConvClassifier(dataset.num_classes)
-  if path and os.path.exists(path):
-    template = {"params": module.init(jax.random.key(0), jnp.zeros((1, *dataset.data_shape)))["params"],
-                "test_accuracy": 0.0}
-    with open(path, "rb") as f:
-      data = f.read()
-    try:
-      restored = serialization.from_bytes(template, data)
-      return Classifier(module, restored["params"], float(restored["test_accuracy"]))
-    except Exception:  # noqa: BLE001  (any failure to read: train it again)
-      pass
-  clf = train_classifier(dataset)
-  if path:
-    files.atomic_write(path, serialization.to_bytes({"params": clf.params,
-                                                     "test_accuracy": clf.test_accuracy}))
-  return clf
+  template = {"params": module.init(jax.random.key(0), jnp.zeros((1, *dataset.data_shape)))["params"],
+              "test_accuracy": 0.0}
+
+  def make():
+    clf = train_classifier(dataset)
+    return {"params": clf.params, "test_accuracy": clf.test_accuracy}
+
+  saved = files.cached_tree(path, template, make)
+  return Classifier(module, saved["params"], float(saved["test_accuracy"]))
 
 
 def frechet_distance(features_a: np.ndarray, features_b: np.ndarray) -> float:

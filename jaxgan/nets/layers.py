@@ -99,11 +99,12 @@ def symmetric_uniform(irange: float):
   return init
 
 
-def batch_norm(enabled: bool, train: bool, axis_name: str | None, scale_init=nn.initializers.ones):
+def batch_norm(enabled: bool, train: bool, axis_name: str | None, scale_init=nn.initializers.ones,
+               epsilon: float = 1e-5, use_scale: bool = True):
   """BatchNorm with PyTorch's defaults (momentum 0.1 -> Flax 0.9, eps 1e-5), synchronised over
-  ``axis_name`` when data-parallel; the identity when disabled."""
+  ``axis_name`` when data-parallel; the identity when disabled. (slim's: eps 1e-3, no scale.)"""
   if not enabled:
     return lambda x: x
   return nn.BatchNorm(
-      use_running_average=not train, momentum=0.9, epsilon=1e-5, axis_name=axis_name,
-      scale_init=scale_init)
+      use_running_average=not train, momentum=0.9, epsilon=epsilon, axis_name=axis_name,
+      scale_init=scale_init, use_scale=use_scale)

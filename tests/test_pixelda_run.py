@@ -1,0 +1,70 @@
+"""PixelDA from the command line: train, sample, eval; bad input; and a short run that adapts."""
+
+import json
+import os
+
+import pytest
+
+from jaxgan import cli
+
+# 16 px digits -> digits-m with small networks and a 3x learning rate, to learn in 1,400 iterations.
+SHORT = ["--generator-filters", "16", "--generator-blocks", "2", "--discriminator-filters", "16",
+         "--lr", "3e-3", "--reference-steps", "800"]
+
+
+@pytest.mark.slow
+def test_a_short_run_adapts_beyond_source_only_then_samples_and_evaluates(tmp_path, capsys):
+  out = str(tmp_path / "r")
+  assert cli.main(["train", "pixelda", *SHORT, "--steps", "1400", "--log-every", "200",
+                   "--checkpoint-every", "1400", "--no-progress", "--out", out]) == 0
+  result = json.loads(capsys.readouterr().out.splitlines()[-1])["eval"]
+  # PixelDA's adapted classifier beats the classifier trained on the source alone on the
+  # target's test split by more than 10 points, and the domains are apart.
+  assert result["target_only"] > result["source_only"] + 0.3, result
+  assert result["pixelda"] > result["source_only"] + 0.1, result
+  assert os.path.exists(os.path.join(out, "references.msgpack"))
+
+  assert cli.main(["sample", out, "--out", str(tmp_path / "adapted.png"), "--n", "16"]) == 0
+  from PIL import Image
+
+  with Image.open(tmp_path / "adapted.png") as im:  # 4 rows (source, 2 adaptations, target) of 4
+    assert abs(im.size[0] - im.size[1]) < 10
+  assert cli.main(["eval", out]) == 0
+  again = json.loads(capsys.readouterr().out.splitlines()[-1])
+  assert set(again) >= {"step", "pixelda", "source_only", "target_only", "label_preservation",
+                        "gap_closed", "paper_table_1_mnist_to_mnist_m", "note"}
+  assert again["step"] == 1400 and again["paper_table_1_mnist_to_mnist_m"]["pixelda"] == 98.2
+  assert "not MNIST" in again["note"]
+  # the references saved by the run's evaluation are reused: the same figures again
+  assert {k: again[k] for k in result} == result
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--source", "svhn"], "unknown source 'svhn'"),
+    (["--source", "tfds:mnist"], "digits and digits-m go together"),
+    (["--domain-loss-weight", "0"], "leaves the discriminator untrained"),
+    (["--source", "tfds:mnist", "--target", "mnistm"], "unknown target 'mnistm'"),
+    (["--preset", "nature"], "unknown preset 'nature' for pixelda"),
+    (["--batch-size", "700"], "larger than the 629 source training images"),
+    (["--keep-prob", "0"], "keep_prob is the probability of keeping"),
+    (["--image-size", "12"], "digits are available at image sizes"),
+    (["--devices", "3"], "does not split over 3 devices"),
+])
+def test_bad_input_fails_early_with_a_clear_message(argv, message, tmp_path, capsys):
+  out = tmp_path / "run"
+  assert cli.main(["train", "pixelda", *argv, "--out", str(out), "--no-progress"]) == 2
+  err = capsys.readouterr().err
+  assert message in err and len(err.strip().splitlines()) == 1
+  assert not out.exists()
+
+
+def test_a_target_without_test_labels_is_refused_before_any_work(tmp_path, capsys):
+  (tmp_path / "mnist_m_train").mkdir()
+  (tmp_path / "mnist_m_test").mkdir()
+  (tmp_path / "mnist_m_train_labels.txt").write_text("a.png 1\n")
+  out = tmp_path / "run"
+  assert cli.main(["train", "pixelda", "--source", "tfds:mnist", "--target", f"folder:{tmp_path}",
+                   "--out", str(out), "--no-progress"]) == 2
+  err = capsys.readouterr().err
+  assert "mnist_m_test_labels.txt missing" in err and "needed for evaluation" in err
+  assert not out.exists()
