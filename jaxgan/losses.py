@@ -105,3 +105,29 @@ def masked_pairwise_mse(predictions: jax.Array, targets: jax.Array,
   d = d.reshape(d.shape[0], -1)
   k = d.shape[1]
   return jnp.mean(jnp.sum(d * d, 1) / k - jnp.square(jnp.sum(d, 1)) / (k * k))
+
+
+# ---- next-frame prediction (Mathieu, Couprie & LeCun 2016) ----------------------------------------
+
+def lp_loss(predictions: jax.Array, targets: jax.Array, p: int = 2) -> jax.Array:
+  """Eq. 1, L_p = ||Y - Yhat||_p^p, as a mean over the pixels (p = 1 or 2)."""
+  if p not in (1, 2):
+    raise ValueError(f"lp_loss takes p = 1 or 2, got {p}.")
+  d = jnp.abs(targets - predictions)
+  return jnp.mean(d if p == 1 else d * d)
+
+
+def image_gradients(images: jax.Array) -> tuple[jax.Array, jax.Array]:
+  """(|Y[i, j] - Y[i - 1, j]|, |Y[i, j] - Y[i, j - 1]|) of [..., H, W, C] images: [..., H-1, W, C]
+  and [..., H, W-1, C]."""
+  return (jnp.abs(images[..., 1:, :, :] - images[..., :-1, :, :]),
+          jnp.abs(images[..., :, 1:, :] - images[..., :, :-1, :]))
+
+
+def gradient_difference_loss(predictions: jax.Array, targets: jax.Array,
+                             alpha: float = 1.0) -> jax.Array:
+  """Eq. 5, the gradient difference loss: over the neighbouring pixel pairs of each image axis,
+  | |Y_ij - Y_i-1,j| - |Yhat_ij - Yhat_i-1,j| |^alpha, plus the same along j; each sum taken as a
+  mean over its pairs (the paper: alpha = 1)."""
+  (ti, tj), (pi, pj) = image_gradients(targets), image_gradients(predictions)
+  return jnp.mean(jnp.abs(ti - pi) ** alpha) + jnp.mean(jnp.abs(tj - pj) ** alpha)

@@ -18,4 +18,6 @@ METHODS = Registry("jaxgan", {
                  "StackGAN Stage-I / Stage-II (Zhang et al. 2017) on a trained text encoder"),
     "pixelda": ("jaxgan.algos.pixelda_run",
                 "pixel-level domain adaptation, PixelDA (Bousmalis et al. 2017)"),
+    "frames": ("jaxgan.algos.frames_run",
+               "next-frame prediction beyond MSE: multi-scale, GDL, adversarial (Mathieu et al. 2016)"),
 }, other_tools={"dqn": "jaxrl"})

@@ -12,6 +12,7 @@ class Split:
   captions: np.ndarray | None = None  # captioned data: [N, K] strings, K captions per image
   attributes: dict | None = None      # captioned data: attribute name -> int32 values [N]
   features: np.ndarray | None = None  # captioned data: fixed image features [N, D] (optional)
+  masks: np.ndarray | None = None     # frame sequences: moving pixels of each target frame [N, K, H, W]
 
   def __len__(self) -> int:
     return len(self.x)

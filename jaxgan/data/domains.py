@@ -172,16 +172,21 @@ def _read_labels(path: str) -> list[tuple[str, int]]:
   return pairs
 
 
-def load_mnist_m_folder(root: str, image_size: int | None = None,
-                        max_examples: int | None = None) -> Dataset:
-  """MNIST-M as distributed: ``root/mnist_m_{train,test}/`` images and
-  ``root/mnist_m_{train,test}_labels.txt`` (``FILE LABEL`` per line). RGB uint8, resized to
-  ``image_size`` (default: as stored); at most ``max_examples`` images per split."""
+def check_mnist_m_layout(root: str) -> None:
+  """Fails, naming what is missing, unless ``root`` has MNIST-M's folders and label files."""
   missing = [p for p in MNIST_M_LAYOUT if not os.path.exists(os.path.join(root, p))]
   if missing:
     raise ValueError(f"folder:{root} is not in MNIST-M's layout: {', '.join(missing)} missing. "
                      f"Expected {root}/{{{', '.join(MNIST_M_LAYOUT)}}} (label files: one "
                      "`FILE LABEL` line per image; the test labels are needed for evaluation).")
+
+
+def load_mnist_m_folder(root: str, image_size: int | None = None,
+                        max_examples: int | None = None) -> Dataset:
+  """MNIST-M as distributed: ``root/mnist_m_{train,test}/`` images and
+  ``root/mnist_m_{train,test}_labels.txt`` (``FILE LABEL`` per line). RGB uint8, resized to
+  ``image_size`` (default: as stored); at most ``max_examples`` images per split."""
+  check_mnist_m_layout(root)
   splits = {}
   for split in ("train", "test"):
     pairs = _read_labels(os.path.join(root, f"mnist_m_{split}_labels.txt"))[:max_examples]
@@ -220,6 +225,7 @@ def load_domains(source: str, target: str, image_size: int | None = None,
     if max_examples is not None:
       raise ValueError("--max-examples applies to tfds and folder data, not digits -> digits-m.")
     return digits_domains(16 if image_size is None else image_size)
+  check_mnist_m_layout(target[7:])  # before the source, which may take long to load
   src = load_tfds(source[5:], image_size, data_dir, max_examples)
   if src.num_classes == 0:
     raise ValueError(f"{source} has no class labels; the source domain must be labelled.")
