@@ -15,6 +15,15 @@ import pytest  # noqa: E402
 from PIL import Image  # noqa: E402
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _release_compiled_programs():
+  """Drops JAX's compiled programs after each test module. Every executable XLA:CPU compiles keeps
+  memory mappings, and the suite's thousands of compilations in one process passed the kernel's
+  vm.max_map_count (65,530): LLVM then aborts in the middle of a compile."""
+  yield
+  jax.clear_caches()
+
+
 def _reed_folder(root, train=("001.A",), val=("002.B",), test=("003.C",), n=2, k=10, features=None):
   """A caption folder in Reed's CUB / Oxford-102 layout: ``n`` images per class with ``k`` captions
   each; ``features``, a [D] or [crops, D] array, is saved (plus the image index) per image."""

@@ -11,24 +11,22 @@ from jaxgan import cli
 @pytest.mark.slow
 def test_a_short_l2_run_beats_copy_last_frame_then_samples_and_evaluates(tmp_path, capsys):
   out = str(tmp_path / "r")
-  assert cli.main(["train", "frames", "--preset", "l2", "--steps", "300", "--log-every", "100",
-                   "--sample-every", "0", "--checkpoint-every", "300", "--no-progress",
-                   "--out", out]) == 0
-  result = json.loads(capsys.readouterr().out.splitlines()[-1])["eval"]
-  model, copy = result["model"]["frame_1"], result["copy_last_frame"]["frame_1"]
-  # on the moving pixels, the prediction beats the last input frame, beyond the bootstrap intervals
-  assert model["psnr"]["moving"]["low"] > copy["psnr"]["moving"]["high"], (model, copy)
-  assert result["paper_table_2_ucf101"]["adv-gdl"][0][0] == 31.5 and "not UCF101" in result["note"]
-
+  assert cli.main(["train", "frames", "--preset", "l2", "--steps", "200", "--log-every", "100",
+                   "--sample-every", "0", "--checkpoint-every", "200", "--no-evaluate",
+                   "--no-progress", "--out", out]) == 0
   assert cli.main(["sample", out, "--out", str(tmp_path / "strip.png"), "--n", "3"]) == 0
   from PIL import Image
 
   with Image.open(tmp_path / "strip.png") as im:  # 3 rows of 4 inputs + 2 true + 2 predicted
     assert im.size[0] > 2 * im.size[1]
+  capsys.readouterr()
   assert cli.main(["eval", out]) == 0
-  again = json.loads(capsys.readouterr().out.splitlines()[-1])
-  assert again["step"] == 300 and again["model"] == result["model"]
-  assert set(again["model"]) == {"frame_1", "frame_2", "official"}
+  result = json.loads(capsys.readouterr().out.splitlines()[-1])
+  assert result["step"] == 200 and set(result["model"]) == {"frame_1", "frame_2", "official"}
+  model, copy = result["model"]["frame_1"], result["copy_last_frame"]["frame_1"]
+  # on the moving pixels, the prediction beats the last input frame, beyond the bootstrap intervals
+  assert model["psnr"]["moving"]["low"] > copy["psnr"]["moving"]["high"], (model, copy)
+  assert result["paper_table_2_ucf101"]["adv-gdl"][0][0] == 31.5 and "not UCF101" in result["note"]
 
 
 @pytest.mark.parametrize("argv,message", [
