@@ -83,7 +83,8 @@ def _figure(rows: dict, dataset, input_frames: int, path: str, n: int = 3) -> No
   from jaxrun import plots
 
   test = dataset.test
-  seqs = frames_run.to_float(test.x[:n, :input_frames + 2])
+  seqs = frames_run.to_float(np.concatenate([frames_run.inputs_of(test, input_frames)[:n],
+                                             test.x[:n, -2:]], 1))
   blank = np.full(seqs.shape[2:], -1.0, np.float32)
   images = []
   for i in range(n):
@@ -118,13 +119,13 @@ def main():
         state, summary = run.train(r, progress=False)
         dataset, n_in = r.context, state.config.input_frames
         predicted = frames_run.predictions(state, dataset.test)
-        per_row[name].append(frames_run.per_sequence(predicted, dataset.test, n_in))
+        per_row[name].append(frames_run.per_sequence(predicted, dataset.test))
         if seed == 0:
           figure_rows[name] = predicted[:3]
         speeds.append({"row": name, "seed": seed, "iterations_per_s": summary.get("steps_per_s")})
         print(f"seed {seed} {name}: {summary.get('steps_per_s') or 0:.1f} it/s", file=sys.stderr,
               flush=True)
-      copy = frames_run.per_sequence(frames_run.copy_last_frame(dataset.test, n_in), dataset.test, n_in)
+      copy = frames_run.per_sequence(frames_run.copy_last_frame(dataset.test, n_in), dataset.test)
       values = {"copy_last_frame": _mean_over_seeds([copy]),
                 **{k: _mean_over_seeds(v) for k, v in per_row.items() if v}}
       _figure(figure_rows, dataset, n_in, os.path.join(common.RESULTS, f"{args.name}.png"))

@@ -83,10 +83,16 @@ def to_float(x: np.ndarray) -> np.ndarray:
   return x.astype(np.float32) / 127.5 - 1.0
 
 
+def inputs_of(split, input_frames: int) -> np.ndarray:
+  """The ``input_frames`` frames before each sequence's last ``TARGETS`` (those the masks are of)."""
+  t = split.x.shape[1]
+  return split.x[:, t - TARGETS - input_frames:t - TARGETS]
+
+
 def predictions(state, split, batch: int = 100) -> np.ndarray:
-  """The next 2 frames [N, 2, H, W, C] in [-1, 1] after each test sequence's input frames."""
-  c = state.config
-  inputs = split.x[:, :c.input_frames]
+  """The 2 frames [N, 2, H, W, C] in [-1, 1] predicted after each sequence's inputs (the last
+  two frames of every sequence are the targets)."""
+  inputs = inputs_of(split, state.config.input_frames)
   return np.concatenate([np.asarray(_predict(state, jnp.asarray(to_float(inputs[i:i + batch])),
                                              TARGETS))
                          for i in range(0, len(inputs), batch)])
@@ -94,18 +100,18 @@ def predictions(state, split, batch: int = 100) -> np.ndarray:
 
 def copy_last_frame(split, input_frames: int) -> np.ndarray:
   """The baseline: the last input frame, repeated as both predictions."""
-  last = to_float(split.x[:, input_frames - 1:input_frames])
+  last = to_float(inputs_of(split, input_frames)[:, -1:])
   return np.repeat(last, TARGETS, axis=1)
 
 
-def per_sequence(predicted: np.ndarray, split, input_frames: int) -> dict:
+def per_sequence(predicted: np.ndarray, split) -> dict:
   """{'frame_1': {metric: {'moving': [N], 'whole': [N]}}, ..., 'official': {'frame_1': {metric:
   [N]}}} for [N, 2, H, W, C] predictions in [-1, 1] (clipped to it)."""
   from jaxgan.metrics import frames as m
 
   predicted = np.clip(predicted, -1.0, 1.0)
-  targets = to_float(split.x[:, input_frames:input_frames + TARGETS])
-  masks = split.masks[:, :TARGETS]
+  targets = to_float(split.x[:, -TARGETS:])
+  masks = split.masks[:, -TARGETS:]
   out, official = {}, {}
   for k in range(TARGETS):
     p, t, mask = (jnp.asarray(a[:, k]) for a in (predicted, targets, masks))
@@ -124,8 +130,8 @@ def summary(values: dict) -> dict:
 
 def evaluate(state, dataset) -> dict:
   test, n = dataset.test, state.config.input_frames
-  return {"model": summary(per_sequence(predictions(state, test), test, n)),
-          "copy_last_frame": summary(per_sequence(copy_last_frame(test, n), test, n)),
+  return {"model": summary(per_sequence(predictions(state, test), test)),
+          "copy_last_frame": summary(per_sequence(copy_last_frame(test, n), test)),
           "metrics_note": "frames in [0, 1]: PSNR and sharpness in dB; 'moving' averages over the "
                           "pixels that changed from the previous frame; 'official' is the "
                           "official evaluation script's variant on moving areas",
@@ -140,7 +146,7 @@ def figure(state, dataset, path: str, n: int = 4) -> None:
   test = dataset.test
   sub = dataclasses.replace(test, x=test.x[:n], masks=test.masks[:n])
   c = state.config
-  rows = np.concatenate([to_float(sub.x[:, :c.input_frames + TARGETS]),
+  rows = np.concatenate([to_float(inputs_of(sub, c.input_frames)), to_float(sub.x[:, -TARGETS:]),
                          np.clip(predictions(state, sub), -1, 1)], 1)
   plots.image_grid(rows.reshape(-1, *rows.shape[2:]), path, ncols=rows.shape[1])
 
