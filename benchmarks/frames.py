@@ -26,6 +26,7 @@ import numpy as np  # noqa: E402
 import common  # noqa: E402
 from jaxgan.algos import METHODS, frames_run  # noqa: E402
 from jaxgan.algos.frames import ROWS  # noqa: E402
+from jaxgan.data.base import floats  # noqa: E402
 from jaxgan.metrics.frames import paired_difference, summarise  # noqa: E402
 from jaxrun import LoopConfig, run  # noqa: E402
 
@@ -83,8 +84,8 @@ def _figure(rows: dict, dataset, input_frames: int, path: str, n: int = 3) -> No
   from jaxrun import plots
 
   test = dataset.test
-  seqs = frames_run.to_float(np.concatenate([frames_run.inputs_of(test, input_frames)[:n],
-                                             test.x[:n, -2:]], 1))
+  seqs = floats(np.concatenate([frames_run.inputs_of(test, input_frames)[:n],
+                                test.x[:n, -2:]], 1))
   blank = np.full(seqs.shape[2:], -1.0, np.float32)
   images = []
   for i in range(n):

@@ -11,6 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgan import program
+from jaxgan.data.base import floats
 from jaxgan.algos.frames import ROWS, FramesConfig, init, predict, train_step
 from jaxrun import Method
 
@@ -79,10 +80,6 @@ def check(config: FramesConfig, dataset, settings=None) -> None:
 _predict = jax.jit(predict, static_argnums=2)
 
 
-def to_float(x: np.ndarray) -> np.ndarray:
-  return x.astype(np.float32) / 127.5 - 1.0
-
-
 def inputs_of(split, input_frames: int) -> np.ndarray:
   """The ``input_frames`` frames before each sequence's last ``TARGETS`` (those the masks are of)."""
   t = split.x.shape[1]
@@ -93,14 +90,14 @@ def predictions(state, split, batch: int = 100) -> np.ndarray:
   """The 2 frames [N, 2, H, W, C] in [-1, 1] predicted after each sequence's inputs (the last
   two frames of every sequence are the targets)."""
   inputs = inputs_of(split, state.config.input_frames)
-  return np.concatenate([np.asarray(_predict(state, jnp.asarray(to_float(inputs[i:i + batch])),
+  return np.concatenate([np.asarray(_predict(state, jnp.asarray(floats(inputs[i:i + batch])),
                                              TARGETS))
                          for i in range(0, len(inputs), batch)])
 
 
 def copy_last_frame(split, input_frames: int) -> np.ndarray:
   """The baseline: the last input frame, repeated as both predictions."""
-  last = to_float(inputs_of(split, input_frames)[:, -1:])
+  last = floats(inputs_of(split, input_frames)[:, -1:])
   return np.repeat(last, TARGETS, axis=1)
 
 
@@ -110,7 +107,7 @@ def per_sequence(predicted: np.ndarray, split) -> dict:
   from jaxgan.metrics import frames as m
 
   predicted = np.clip(predicted, -1.0, 1.0)
-  targets = to_float(split.x[:, -TARGETS:])
+  targets = floats(split.x[:, -TARGETS:])
   masks = split.masks[:, -TARGETS:]
   out, official = {}, {}
   for k in range(TARGETS):
@@ -146,7 +143,7 @@ def figure(state, dataset, path: str, n: int = 4) -> None:
   test = dataset.test
   sub = dataclasses.replace(test, x=test.x[:n], masks=test.masks[:n])
   c = state.config
-  rows = np.concatenate([to_float(inputs_of(sub, c.input_frames)), to_float(sub.x[:, -TARGETS:]),
+  rows = np.concatenate([floats(inputs_of(sub, c.input_frames)), floats(sub.x[:, -TARGETS:]),
                          np.clip(predictions(state, sub), -1, 1)], 1)
   plots.image_grid(rows.reshape(-1, *rows.shape[2:]), path, ncols=rows.shape[1])
 

@@ -23,9 +23,7 @@ class Split:
 
   def floats(self) -> np.ndarray:
     """Examples as float32 in the model's range ([-1, 1] for images)."""
-    if self.x.dtype == np.uint8:
-      return self.x.astype(np.float32) / 127.5 - 1.0
-    return self.x.astype(np.float32)
+    return floats(self.x)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,6 +43,13 @@ class Dataset:
   @property
   def is_image(self) -> bool:
     return len(self.data_shape) == 3
+
+
+def floats(x: np.ndarray) -> np.ndarray:
+  """uint8 images as float32 in [-1, 1]; anything else as float32."""
+  if x.dtype == np.uint8:
+    return x.astype(np.float32) / 127.5 - 1.0
+  return x.astype(np.float32)
 
 
 def to_uint8(images01: np.ndarray) -> np.ndarray:

@@ -18,6 +18,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxgan.losses import image_gradients
+
 SSIM_BORDER = 5  # (11 - 1) / 2: the pixels "valid" filtering leaves out on each side
 
 
@@ -55,9 +57,8 @@ def ssim(predictions: jax.Array, targets: jax.Array, mask: jax.Array | None = No
 
 def _gradient_sum(images: jax.Array) -> jax.Array:
   """g_i + g_j at the pixels with an upper and a left neighbour: [N, H-1, W-1, C]."""
-  gi = jnp.abs(images[:, 1:, 1:] - images[:, :-1, 1:])
-  gj = jnp.abs(images[:, 1:, 1:] - images[:, 1:, :-1])
-  return gi + gj
+  gi, gj = image_gradients(images)
+  return gi[:, :, 1:] + gj[:, 1:, :]
 
 
 def sharpness_difference(predictions: jax.Array, targets: jax.Array,
@@ -149,9 +150,8 @@ def official_sharpness(predictions: jax.Array, targets: jax.Array) -> jax.Array:
   y, summed over the pixels 2 .. H-1, 2 .. W-1 and divided by all C * H * W, times 128^2, against
   a peak of 255 (not the paper's formula, which compares the sums g_i + g_j)."""
   def grads(x):
-    gx = jnp.abs(x[:, :, 1:] - x[:, :, :-1])[:, 1:-1, :-1]  # x[i, j] - x[i, j - 1], j >= 1
-    gy = jnp.abs(x[:, 1:] - x[:, :-1])[:, :-1, 1:-1]
-    return gx, gy
+    gy, gx = image_gradients(x)
+    return gx[:, 1:-1, :-1], gy[:, :-1, 1:-1]
 
   (px, py), (tx, ty) = grads(predictions), grads(targets)
   total = jnp.sum(jnp.abs(px - tx), axis=(1, 2, 3)) + jnp.sum(jnp.abs(py - ty), axis=(1, 2, 3))
