@@ -145,7 +145,7 @@ def main():
       lines = [f"- {c['claim']}: {c['mean']:+.3f} [{c['low']:+.3f}, {c['high']:+.3f}] "
                f"({'holds' if c['holds'] else 'does not hold'})" for c in claims if c["mean"] is not None]
       notes = "\n".join([
-          frames_run.DATA_NOTE, "",
+          frames_run.data_note(dataset.name), "",
           f"{args.steps} iterations per run, {args.networks} networks, {seed + 1} seed(s); values: "
           "the mean over the 500 test sequences of the seed-averaged per-sequence value, [95% "
           "bootstrap interval over the sequences]. Frames in [0, 1]; PSNR and sharpness in dB; "

@@ -199,6 +199,7 @@ def test_resume_with_fewer_steps_than_done_is_refused_before_anything_is_written
     case, finished, tmp_path, capsys):
   out = str(tmp_path / "run")
   shutil.copytree(finished(IDS[CASES.index(case)])[0], out)
+  capsys.readouterr()  # what the finished run printed, when this test made it
   before = _files(out)
   fewer = str(case.loop["steps"] // 2)
   assert case.main(["train", case.method, "--out", out, "--resume", "--steps", fewer,

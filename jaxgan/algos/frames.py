@@ -276,9 +276,10 @@ def predict(state: FramesState, frames: jax.Array, n: int = 2) -> jax.Array:
   if h % max(c.scales) or w % max(c.scales):
     raise ValueError(f"{h}x{w} frames cannot be down-sampled by {max(c.scales)}.")
   g, _ = networks(c)
-  window, out = frames[:, -c.input_frames:], []
-  for _ in range(n):
+
+  def feed_back(window, _):  # a scan, so the generator compiles once for all n frames
     y = g.apply({"params": state.generator.params}, stack_inputs(window))[-1]
-    out.append(y)
-    window = jnp.concatenate([window[:, 1:], y[:, None]], 1)
-  return jnp.stack(out, 1)
+    return jnp.concatenate([window[:, 1:], y[:, None]], 1), y
+
+  _, ys = jax.lax.scan(feed_back, frames[:, -c.input_frames:], length=n)
+  return jnp.moveaxis(ys, 0, 1)

@@ -15,7 +15,8 @@ from jaxgan.data.base import floats
 from jaxgan.algos.frames import ROWS, FramesConfig, init, predict, train_step
 from jaxrun import Method
 
-DATASETS = ("moving-digits",)
+DATASETS = ("moving-digits", "tfds:moving_mnist", "tfds:ucf101")
+UCF101_CONFIGS = ("ucf101_1", "ucf101_1_256", "ucf101_2", "ucf101_3")  # tensorflow-datasets' configs
 # Mathieu et al. 2016, Table 2 (UCF101, every 10th test video, moving areas): (PSNR, SSIM,
 # sharpness) of the first and second predicted frames. Not the same data as moving-digits.
 PAPER_TABLE_2 = {
@@ -27,32 +28,58 @@ PAPER_TABLE_2 = {
     "adv-gdl": [[31.5, 0.91, 25.4], [28.0, 0.87, 25.1]],
     "copy_last_frame": [[28.6, 0.89, 24.6], [26.3, 0.87, 24.2]],
 }
-DATA_NOTE = ("moving-digits is scikit-learn's digits moving on a 32 x 32 canvas, not UCF101: its "
-             "figures are not the paper's and are not comparable to them. The paper's Adv and "
-             "Adv+GDL rows were fine-tuned on 64 x 64 patches.")
+DATA_NOTES = {
+    "moving-digits": "moving-digits is scikit-learn's digits moving on a 32 x 32 canvas, not "
+                     "UCF101: its figures are not the paper's and are not comparable to them. The "
+                     "paper's Adv and Adv+GDL rows were fine-tuned on 64 x 64 patches.",
+    "tfds:moving_mnist": "Moving MNIST's test sequences (their first 6 frames), not UCF101: not "
+                         "comparable to the paper's figures.",
+    "tfds:ucf101": "UCF101 as the paper, but its moving areas come from optical flow; here from "
+                   "a frame difference of more than 10 grey levels, so the moving-area figures "
+                   "are close to, not the same as, the paper's protocol.",
+}
 TARGETS = 2  # predicted frames evaluated (the second from the first fed back)
 
 
 @dataclasses.dataclass(frozen=True)
 class FramesSettings:
-  dataset: str = "moving-digits"     # moving-digits (generated, offline)
-  image_size: int | None = None      # canvas size: 32 (default) or 64
+  dataset: str = "moving-digits"     # moving-digits (generated, offline), tfds:moving_mnist, tfds:ucf101[/CONFIG]
+  image_size: int | None = None      # moving-digits: canvas 32 (default) or 64; tfds:ucf101: training patch (32)
   background: str = "grey"           # moving-digits: grey (on black) or colour (MNIST-M-style on procedural images)
+  data_dir: str | None = None        # tensorflow-datasets data directory
+  max_examples: int | None = None    # tfds data: at most this many videos per split
   devices: int = 1                   # data-parallel over this many devices
 
   def __post_init__(self):
     if self.devices < 1:
       raise ValueError(f"devices must be >= 1, got {self.devices}.")
+    if self.max_examples is not None and self.max_examples < 1:
+      raise ValueError(f"max_examples must be >= 1, got {self.max_examples}.")
 
 
 def load(settings: FramesSettings):
-  from jaxgan.data.moving import load_moving_digits
+  from jaxgan.data import moving, videos
 
-  if settings.dataset != "moving-digits":
-    raise ValueError(f"unknown dataset {settings.dataset!r} for frames; use one of "
-                     f"{', '.join(DATASETS)}.")
-  return load_moving_digits(32 if settings.image_size is None else settings.image_size,
-                            settings.background)
+  name = settings.dataset
+  if name == "moving-digits":
+    return moving.load_moving_digits(32 if settings.image_size is None else settings.image_size,
+                                     settings.background)
+  if name == "tfds:moving_mnist":
+    if settings.image_size not in (None, 64):
+      raise ValueError(f"Moving MNIST is 64 x 64; drop --image-size {settings.image_size}.")
+    return videos.load_moving_mnist(settings.data_dir, settings.max_examples)
+  if name == "tfds:ucf101" or name.startswith("tfds:ucf101/"):
+    config = name.partition("/")[2] or UCF101_CONFIGS[0]
+    if config not in UCF101_CONFIGS:
+      raise ValueError(f"tfds:ucf101 has the configs {', '.join(UCF101_CONFIGS)}, not {config!r}.")
+    return videos.load_ucf101(32 if settings.image_size is None else settings.image_size,
+                              settings.data_dir, settings.max_examples, config)
+  raise ValueError(f"unknown dataset {name!r} for frames; use one of {', '.join(DATASETS)} "
+                   "(tfds:ucf101/CONFIG for another split).")
+
+
+def data_note(name: str) -> str:
+  return next((note for prefix, note in DATA_NOTES.items() if name.startswith(prefix)), "")
 
 
 def frame_shape(dataset) -> tuple[int, int, int]:
@@ -72,6 +99,11 @@ def check(config: FramesConfig, dataset, settings=None) -> None:
   if tuple(config.frame_shape) != frame_shape(dataset):
     raise ValueError(f"the config expects {config.frame_shape} frames; {dataset.name} has "
                      f"{frame_shape(dataset)}.")
+  h, w = dataset.test.x.shape[2:4]
+  if h % max(config.scales) or w % max(config.scales):
+    raise ValueError(f"{dataset.name}'s {h} x {w} test frames cannot be down-sampled by the "
+                     f"coarsest scale's factor {max(config.scales)}; pass --scales with smaller "
+                     "factors.")
   program.check_devices(config, settings)
 
 
@@ -86,10 +118,11 @@ def inputs_of(split, input_frames: int) -> np.ndarray:
   return split.x[:, t - TARGETS - input_frames:t - TARGETS]
 
 
-def predictions(state, split, batch: int = 100) -> np.ndarray:
+def predictions(state, split, pixels: int = 100 * 32 * 32) -> np.ndarray:
   """The 2 frames [N, 2, H, W, C] in [-1, 1] predicted after each sequence's inputs (the last
-  two frames of every sequence are the targets)."""
+  two frames of every sequence are the targets), in batches of about ``pixels`` pixels a frame."""
   inputs = inputs_of(split, state.config.input_frames)
+  batch = max(1, pixels // (inputs.shape[2] * inputs.shape[3]))
   return np.concatenate([np.asarray(_predict(state, jnp.asarray(floats(inputs[i:i + batch])),
                                              TARGETS))
                          for i in range(0, len(inputs), batch)])
@@ -133,7 +166,7 @@ def evaluate(state, dataset) -> dict:
                           "pixels that changed from the previous frame; 'official' is the "
                           "official evaluation script's variant on moving areas",
           "paper_table_2_ucf101": PAPER_TABLE_2,
-          "note": DATA_NOTE if dataset.name.startswith("moving-digits") else ""}
+          "note": data_note(dataset.name)}
 
 
 def figure(state, dataset, path: str, n: int = 4) -> None:

@@ -31,12 +31,13 @@ SPEED = (1.0, 3.0)         # pixels per frame at 32 px (in proportion at 64)
 SEQUENCES = {"train": 6000, "test": 500}
 
 
-def moving_masks(frames: np.ndarray, targets: int = TARGET_FRAMES) -> np.ndarray:
-  """[..., T, H, W, C] frames -> [..., targets, H, W] bool: the pixels of each of the last
-  ``targets`` frames that differ (in any channel) from the frame before."""
+def moving_masks(frames: np.ndarray, targets: int = TARGET_FRAMES, level: int = 0) -> np.ndarray:
+  """[..., T, H, W, C] uint8 frames -> [..., targets, H, W] bool: the pixels of each of the last
+  ``targets`` frames that differ (in some channel) from the frame before by more than ``level``."""
   t = frames.shape[-4]
-  now, before = frames[..., t - targets:, :, :, :], frames[..., t - targets - 1:t - 1, :, :, :]
-  return np.any(now != before, axis=-1)
+  now, before = (frames[..., s, :, :, :].astype(np.int16)
+                 for s in (slice(t - targets, t), slice(t - targets - 1, t - 1)))
+  return np.any(np.abs(now - before) > level, axis=-1)
 
 
 def _velocity(rng, scale: float) -> np.ndarray:
