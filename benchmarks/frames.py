@@ -101,7 +101,7 @@ def main():
   p.add_argument("--seeds", type=int, default=3)
   p.add_argument("--rows", nargs="+", default=list(ROWS), choices=list(ROWS))
   p.add_argument("--networks", default="small", choices=("small", "paper"))
-  p.add_argument("--background", default="grey", choices=("grey", "colour"))
+  p.add_argument("--background", default="colour", choices=("grey", "colour"))
   p.add_argument("--name", default="frames")
   args = p.parse_args()
 

@@ -9,6 +9,14 @@ import jax  # noqa: E402
 
 jax.config.update("jax_num_cpu_devices", 4)
 
+# Under pytest-xdist the workers share one compilation cache for this run, so a program one
+# worker compiled (the session fixtures' runs, a chunk two modules train) is read by the other.
+if os.environ.get("PYTEST_XDIST_TESTRUNUID"):
+  import tempfile
+
+  jax.config.update("jax_compilation_cache_dir", os.path.join(
+      tempfile.gettempdir(), f"jaxgan-tests-{os.environ['PYTEST_XDIST_TESTRUNUID']}"))
+
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402

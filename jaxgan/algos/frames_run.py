@@ -29,8 +29,8 @@ PAPER_TABLE_2 = {
     "copy_last_frame": [[28.6, 0.89, 24.6], [26.3, 0.87, 24.2]],
 }
 DATA_NOTES = {
-    "moving-digits": "moving-digits is scikit-learn's digits moving on a 32 x 32 canvas, not "
-                     "UCF101: its figures are not the paper's and are not comparable to them. The "
+    "moving-digits": "moving-digits is scikit-learn's digits moving on a 32 x 32 canvas (on "
+                     "procedural colour backgrounds, or grey on black), not UCF101: its figures are not the paper's and are not comparable to them. The "
                      "paper's Adv and Adv+GDL rows were fine-tuned on 64 x 64 patches.",
     "tfds:moving_mnist": "Moving MNIST's test sequences (their first 6 frames), not UCF101: not "
                          "comparable to the paper's figures.",
@@ -45,7 +45,10 @@ TARGETS = 2  # predicted frames evaluated (the second from the first fed back)
 class FramesSettings:
   dataset: str = "moving-digits"     # moving-digits (generated, offline), tfds:moving_mnist, tfds:ucf101[/CONFIG]
   image_size: int | None = None      # moving-digits: canvas 32 (default) or 64; tfds:ucf101: training patch (32)
-  background: str = "grey"           # moving-digits: grey (on black) or colour (MNIST-M-style on procedural images)
+  # moving-digits: colour (|background - digit| on procedural images) or grey (on black). Colour is
+  # the default: on black, L1's per-pixel optimum is -1, tanh's asymptote, and the L1 rows
+  # (l1, gdl-l1, adv-gdl) saturate there and stop learning (benchmarks/results/frames-grey.md).
+  background: str = "colour"
   data_dir: str | None = None        # tensorflow-datasets data directory
   max_examples: int | None = None    # tfds data: at most this many videos per split
   devices: int = 1                   # data-parallel over this many devices
