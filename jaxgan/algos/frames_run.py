@@ -45,10 +45,9 @@ TARGETS = 2  # predicted frames evaluated (the second from the first fed back)
 class FramesSettings:
   dataset: str = "moving-digits"     # moving-digits (generated, offline), tfds:moving_mnist, tfds:ucf101[/CONFIG]
   image_size: int | None = None      # moving-digits: canvas 32 (default) or 64; tfds:ucf101: training patch (32)
-  # moving-digits: colour (|background - digit| on procedural images) or grey (on black). Colour is
-  # the default: on black, L1's per-pixel optimum is -1, tanh's asymptote, and the L1 rows
-  # (l1, gdl-l1, adv-gdl) saturate there and stop learning (benchmarks/results/frames-grey.md).
-  background: str = "colour"
+  # Colour is the default: on black, L1's per-pixel optimum is -1, tanh's asymptote, and the L1
+  # rows (l1, gdl-l1, adv-gdl) saturate there and stop learning (benchmarks/results/frames-grey.md).
+  background: str = "colour"         # moving-digits: colour (|background - digit| on procedural images) or grey (on black)
   data_dir: str | None = None        # tensorflow-datasets data directory
   max_examples: int | None = None    # tfds data: at most this many videos per split
   devices: int = 1                   # data-parallel over this many devices
