@@ -20,7 +20,7 @@ import numpy as np
 
 from jaxgan.data.base import Dataset, Split
 from jaxgan.data.moving import INPUT_FRAMES, SEQUENCES, TARGET_FRAMES, make_sequences, moving_masks
-from jaxgan.data.tfds import _open
+from jaxgan.data.tfds import _open, _read
 
 WINDOW = INPUT_FRAMES + TARGET_FRAMES
 CROP_TRIES = 25           # the official code's cropMinimumMotionNTries
@@ -34,7 +34,7 @@ def motion_crop(rng, clip: np.ndarray, size: int, min_motion: float = MIN_MOTION
                 tries: int = CROP_TRIES) -> np.ndarray:
   """A ``size`` x ``size`` crop of ``clip`` [T, H, W, C] uint8 whose last frame difference has an
   RMS (in [-1, 1] units) above ``min_motion``; after ``tries`` failures, the last crop tried."""
-  t, h, w = clip.shape[:3]
+  h, w = clip.shape[1:3]
   if h < size or w < size:
     raise ValueError(f"frames of {h} x {w} px are smaller than the {size} px training patches.")
   for _ in range(tries):
@@ -70,13 +70,14 @@ def load_moving_mnist(data_dir: str | None = None, max_examples: int | None = No
   ``max_examples``); train: ``train_sequences`` generated from tfds:mnist's train digits."""
   import tensorflow_datasets as tfds
 
-  from jaxgan.data.tfds import load_tfds
-
   source = _open(tfds, "moving_mnist", "test", data_dir)
   n = len(source) if max_examples is None else min(len(source), max_examples)
   test_x = _windows_at_start(source, range(n), "image_sequence")
   size = test_x.shape[2]
-  digits = load_tfds("mnist", data_dir=data_dir).train.x[..., 0] / 255.0
+  # only the digits tfds:mnist trains on everywhere else (load_tfds holds out train's last 10%),
+  # not its held-out and test images as well
+  mnist = _read(_open(tfds, "mnist", "train[:90%]", data_dir), None, False, None)
+  digits = mnist.x[..., 0] / 255.0
   train = make_sequences(digits, train_sequences, size, "grey", seed=1)
   test = Split(test_x, masks=moving_masks(test_x))
   return Dataset("tfds:moving_mnist", train, test, test)
