@@ -86,7 +86,8 @@ def test_stage2_networks_shapes_and_the_stage1_image_they_refine(size, monkeypat
     return images, logits, seen[0], sg.generate(stage1, key, emb)
 
   args = jax.random.key(3), jax.random.normal(jax.random.key(2), (3, 24))
-  images, logits, inside, stage1_alone = jax.jit(run)(*args) if size == 128 else jax.eval_shape(run, *args)
+  outputs = jax.jit(run)(*args) if size == 128 else jax.eval_shape(run, *args)
+  images, logits, inside, stage1_alone = outputs
   assert images.shape == (3, size, size, 3) and logits.shape == (3,)
   assert inside.shape == stage1_alone.shape == (3, size // 4, size // 4, 3)
   if size == 128:
