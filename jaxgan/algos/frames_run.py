@@ -29,10 +29,10 @@ PAPER_TABLE_2 = {
     "copy_last_frame": [[28.6, 0.89, 24.6], [26.3, 0.87, 24.2]],
 }
 DATA_NOTES = {
-    "moving-digits": "moving-digits is scikit-learn's digits moving on a 32 x 32 canvas (on "
-                     "procedural colour backgrounds, or grey on black), not UCF101: its figures "
-                     "are not the paper's and are not comparable to them. The paper's Adv and "
-                     "Adv+GDL rows were fine-tuned on 64 x 64 patches.",
+    "moving-digits": "moving-digits is scikit-learn's digits moving on a 32 x 32 (or 64 x 64) "
+                     "canvas (on procedural colour backgrounds, or grey on black), not UCF101: "
+                     "its figures are not the paper's and are not comparable to them. The "
+                     "paper's Adv and Adv+GDL rows were fine-tuned on 64 x 64 patches.",
     "tfds:moving_mnist": "Moving MNIST's test sequences (their first 6 frames), not UCF101: not "
                          "comparable to the paper's figures.",
     "tfds:ucf101": "UCF101 as the paper, but its moving areas come from optical flow; here from "
