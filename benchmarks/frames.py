@@ -104,7 +104,7 @@ def main():
   p.add_argument("--networks", default="small", choices=("small", "paper"))
   p.add_argument("--background", default="colour", choices=("grey", "colour"))
   p.add_argument("--image-size", type=int, default=32, choices=(32, 64),
-                 help="moving-digits canvas (the receptive field of the 32 px networks spans 32)")
+                 help="moving-digits canvas side in px")
   p.add_argument("--name", default="frames")
   args = p.parse_args()
 
