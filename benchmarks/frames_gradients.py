@@ -21,36 +21,25 @@ import jax.numpy as jnp  # noqa: E402
 import optax  # noqa: E402
 
 import common  # noqa: E402
-from jaxgan import losses  # noqa: E402
 from jaxgan.algos import frames, frames_run  # noqa: E402
 
 
 def term_gradients(state: frames.FramesState, batch: dict) -> dict:
-  """Norms of G's gradient from the weighted adversarial and L_p terms, their cosine, and the
-  finest D's mean probability of real on the true and the predicted frames."""
-  c = state.config
-  _, d = frames.networks(c)
-  targets = frames.pyramid(batch["target"], c.scales)
-
-  def adversarial(params):
-    predictions = frames.generate(c, params, batch["inputs"])
-    logits = d.apply({"params": state.discriminator.params}, batch["inputs"], predictions)
-    return c.lambda_adv * sum(losses.generator_loss_non_saturating(l) for l in logits)
-
-  def reconstruction(params):
-    predictions = frames.generate(c, params, batch["inputs"])
-    return c.lambda_lp * frames.reconstruction_losses(c, predictions, targets)["lp"]
-
-  predictions = frames.generate(c, state.generator.params, batch["inputs"])
-  real = d.apply({"params": state.discriminator.params}, batch["inputs"], targets)[-1]
-  fake = d.apply({"params": state.discriminator.params}, batch["inputs"], predictions)[-1]
-  g_adv = jax.grad(adversarial)(state.generator.params)
-  g_lp = jax.grad(reconstruction)(state.generator.params)
+  """Norms of G's gradient from the weighted adversarial and L_p terms of its objective, their
+  cosine, and the finest D's mean probability of real on the true and the predicted frames."""
+  c, g_params, d_params = state.config, state.generator.params, state.discriminator.params
+  grads = jax.jacrev(lambda p: frames.generator_objective(c, p, d_params, batch)[1])(g_params)
+  g_adv = jax.tree.map(lambda g: c.lambda_adv * g, grads["g_adv"])
+  g_lp = jax.tree.map(lambda g: c.lambda_lp * g, grads["lp"])
   n_adv, n_lp = optax.global_norm(g_adv), optax.global_norm(g_lp)
   dot = sum(jnp.vdot(a, b) for a, b in zip(jax.tree.leaves(g_adv), jax.tree.leaves(g_lp)))
+  _, d = frames.networks(c)
+  predictions = frames.generate(c, g_params, batch["inputs"])
+  real = d.apply({"params": d_params}, batch["inputs"], frames.pyramid(batch["target"], c.scales))
+  fake = d.apply({"params": d_params}, batch["inputs"], predictions)
   return {"adv_norm": n_adv, "lp_norm": n_lp, "ratio": n_adv / n_lp,
-          "cosine": dot / (n_adv * n_lp), "d_real": jnp.mean(jax.nn.sigmoid(real)),
-          "d_fake": jnp.mean(jax.nn.sigmoid(fake))}
+          "cosine": dot / (n_adv * n_lp), "d_real": jnp.mean(jax.nn.sigmoid(real[-1])),
+          "d_fake": jnp.mean(jax.nn.sigmoid(fake[-1]))}
 
 
 def main():
@@ -92,6 +81,7 @@ def main():
            f"{args.seed}): global norms of G's gradient from each weighted term on one fixed "
            "minibatch of 8, measured after the given number of training iterations.")
   print(common.write(args.name, {"config": vars(args), "rows": rows}, table, notes))
+
 
 if __name__ == "__main__":
   main()

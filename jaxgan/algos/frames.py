@@ -5,6 +5,7 @@ difference loss and, with a discriminator per scale, an adversarial loss.
     state = init(key, config)
     state, metrics = discriminator_step(state, batch, key)   # D_1..D_K; batch: inputs, target
     state, metrics = generator_step(state, batch, key)       # G
+    loss, parts = generator_objective(config, g_params, d_params, batch)  # G's loss and its terms
     state, metrics = train_step(state, data, key)            # (with adv) a D step, then a G step,
                                                              # each on its own minibatch
     frames = predict(state, inputs, n=2)                     # the next n frames, each fed back
@@ -231,21 +232,29 @@ def discriminator_step(state: FramesState, batch: dict, key=None, axis_name: str
   return state.replace(discriminator=new), common.pmean(metrics, axis_name)
 
 
+def generator_objective(config: FramesConfig, params, discriminator_params, batch: dict):
+  """(lambda_adv L_adv^G + lambda_lp L_p + lambda_gdl L_gdl of G's ``params`` on ``batch``, its
+  parts: 'lp', 'gdl', 'g_adv' (those the loss has, unweighted, each summed over the scales) and
+  'mse', the finest scale's, for the log)."""
+  _, d = networks(config)
+  targets = pyramid(batch["target"], config.scales)
+  predictions = generate(config, params, batch["inputs"])
+  parts = reconstruction_losses(config, predictions, targets)
+  loss = config.lambda_lp * parts.get("lp", 0.0) + config.lambda_gdl * parts.get("gdl", 0.0)
+  if config.adversarial:
+    logits = d.apply({"params": discriminator_params}, batch["inputs"], predictions)
+    parts["g_adv"] = sum(losses.generator_loss_non_saturating(l) for l in logits)
+    loss = loss + config.lambda_adv * parts["g_adv"]
+  parts["mse"] = losses.lp_loss(predictions[-1], targets[-1], 2)
+  return loss, parts
+
+
 def generator_step(state: FramesState, batch: dict, key=None, axis_name: str | None = None):
-  """One SGD step of G on lambda_adv L_adv + lambda_lp L_p + lambda_gdl L_gdl, D fixed."""
+  """One SGD step of G on ``generator_objective``, D fixed."""
   c = state.config
-  _, d = networks(c)
-  targets = pyramid(batch["target"], c.scales)
 
   def loss_fn(params):
-    predictions = generate(c, params, batch["inputs"])
-    parts = reconstruction_losses(c, predictions, targets)
-    loss = c.lambda_lp * parts.get("lp", 0.0) + c.lambda_gdl * parts.get("gdl", 0.0)
-    if c.adversarial:
-      logits = d.apply({"params": state.discriminator.params}, batch["inputs"], predictions)
-      parts["g_adv"] = sum(losses.generator_loss_non_saturating(l) for l in logits)
-      loss = loss + c.lambda_adv * parts["g_adv"]
-    parts["mse"] = losses.lp_loss(predictions[-1], targets[-1], 2)  # the finest scale, for the log
+    loss, parts = generator_objective(c, params, state.discriminator.params, batch)
     return loss, {"g_loss": loss, **parts}
 
   grads, metrics = jax.grad(loss_fn, has_aux=True)(state.generator.params)
