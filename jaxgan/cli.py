@@ -90,10 +90,7 @@ def evaluate(argv) -> int:
 
 
 def main(argv=None) -> int:
-  from jaxgan.data.tfds import DatasetNotPreparedError
-
-  return run_cli.main("jaxgan", __doc__, METHODS, {"sample": sample, "eval": evaluate}, argv,
-                      user_errors=(DatasetNotPreparedError,))
+  return run_cli.main("jaxgan", __doc__, METHODS, {"sample": sample, "eval": evaluate}, argv)
 
 
 if __name__ == "__main__":

@@ -297,7 +297,7 @@ def _usage(tool: str, description: str, registry: Registry, commands: dict) -> s
 
 
 def main(tool: str, description: str, registry: Registry, commands: dict[str, Callable],
-         argv: list[str] | None = None, user_errors: tuple = ()) -> int:
+         argv: list[str] | None = None) -> int:
   """``TOOL train METHOD ...`` or ``TOOL COMMAND ...`` (``commands[COMMAND](argv)``); failures a user
   can act on are one line on stderr (exit 2 for bad input, 1 for a run that cannot go on, 130
   for an interrupt)."""
@@ -343,7 +343,7 @@ def main(tool: str, description: str, registry: Registry, commands: dict[str, Ca
     print(f"{tool}: error: {e}", file=sys.stderr)
     return 1
   except (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, ImportError,
-          *user_errors) as e:
+          errors.NotPreparedError) as e:
     print(f"{tool} {command}: error: {e}", file=sys.stderr)
     return 2
   except OSError as e:

@@ -18,6 +18,11 @@ class TrainingFailed(RuntimeError):
   traceback (``__cause__``) instead of a one-line message."""
 
 
+class NotPreparedError(RuntimeError):
+  """Data a run needs is not on this machine (nothing downloads at run time); the message says how
+  to prepare it."""
+
+
 class RunDirectoryError(ValueError):
   """The run directory cannot be used as asked (it holds another run, is locked, is a file)."""
 

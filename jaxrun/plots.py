@@ -4,7 +4,6 @@ Every function writes one PNG at ``path``; the loop hands it a temporary path an
 import math
 
 import numpy as np
-from PIL import Image
 
 
 def image_grid(images: np.ndarray, path: str, ncols: int = 8, pad: int = 1) -> None:
@@ -17,6 +16,8 @@ def image_grid(images: np.ndarray, path: str, ncols: int = 8, pad: int = 1) -> N
     r, col = divmod(i, ncols)
     grid[pad + r * (h + pad): pad + r * (h + pad) + h, pad + col * (w + pad): pad + col * (w + pad) + w] = im
   scale = max(1, 256 // (nrows * (h + pad)))  # small images: enlarge, nearest neighbour
+  from PIL import Image  # (here: a run that writes no grid does not load Pillow)
+
   img = Image.fromarray(grid[..., 0] if c == 1 else grid)
   if scale > 1:
     img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)

@@ -9,6 +9,7 @@ import numpy as np
 from PIL import Image
 
 from jaxgan.data.base import Dataset, Split
+from jaxrun.errors import NotPreparedError
 
 PREPARE_HINT = (
     "Prepare it once, on a machine with network access, in the array_record format that "
@@ -18,7 +19,7 @@ PREPARE_HINT = (
     "then pass the same --data-dir here (default: ~/tensorflow_datasets).")
 
 
-class DatasetNotPreparedError(RuntimeError):
+class DatasetNotPreparedError(NotPreparedError):
   pass
 
 
