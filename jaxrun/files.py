@@ -76,11 +76,12 @@ def read_json(path: str, what: str = "file"):
     raise RunError(f"{path} is damaged ({e}); it is not a readable {what}.") from None
 
 
-def cached_tree(path: str | None, template, make):
+def cached_tree(path: str | None, template, make, must_write: bool = True):
   """``make()``'s pytree, written to ``path`` (flax msgpack, atomically) the first time and read
   back (into ``template``'s structure) after; a file that does not read, cut short or of another
   structure, is made again. For results that are deterministic but slow to make (a classifier
-  trained with a fixed seed): making them again gives the same."""
+  trained with a fixed seed): making them again gives the same. ``must_write=False``: a cache
+  that cannot be written (a full disk, a read-only home) is gone without, not an error."""
   from flax import serialization
 
   if path and os.path.exists(path):
@@ -92,8 +93,25 @@ def cached_tree(path: str | None, template, make):
       pass
   tree = make()
   if path:
-    atomic_write(path, serialization.to_bytes(tree))
+    try:
+      atomic_write(path, serialization.to_bytes(tree))
+    except OSError:
+      if must_write:
+        raise
   return tree
+
+
+def user_cache(name: str) -> str | None:
+  """A path for ``name`` in the user's cache (``$JAXGAN_CACHE``, else ``$XDG_CACHE_HOME/jaxgan``,
+  else ``~/.cache/jaxgan``), for instruments that are the same for every run (trained with a
+  fixed seed); None where that directory cannot be made (the caller then goes without a cache)."""
+  root = os.environ.get("JAXGAN_CACHE") or os.path.join(
+      os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "jaxgan")
+  try:
+    os.makedirs(root, exist_ok=True)
+  except OSError:
+    return None
+  return os.path.join(root, name) if os.access(root, os.W_OK) else None
 
 
 def read_jsonl(path: str) -> list[dict]:

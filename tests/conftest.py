@@ -11,11 +11,16 @@ jax.config.update("jax_num_cpu_devices", 4)
 
 # Under pytest-xdist the workers share one compilation cache for this run, so a program one
 # worker compiled (the session fixtures' runs, a chunk two modules train) is read by the other.
-if os.environ.get("PYTEST_XDIST_TESTRUNUID"):
-  import tempfile
+# The instruments kept in the user's cache (the attribute classifier) go to this run's own
+# directory too: the suite neither reads nor writes ~/.cache.
+import tempfile  # noqa: E402
 
-  jax.config.update("jax_compilation_cache_dir", os.path.join(
-      tempfile.gettempdir(), f"jaxgan-tests-{os.environ['PYTEST_XDIST_TESTRUNUID']}"))
+if os.environ.get("PYTEST_XDIST_TESTRUNUID"):
+  _RUN_DIR = os.path.join(tempfile.gettempdir(), f"jaxgan-tests-{os.environ['PYTEST_XDIST_TESTRUNUID']}")
+  jax.config.update("jax_compilation_cache_dir", _RUN_DIR)
+else:
+  _RUN_DIR = tempfile.mkdtemp(prefix="jaxgan-tests-")
+os.environ["JAXGAN_CACHE"] = os.path.join(_RUN_DIR, "user-cache")
 
 
 import numpy as np  # noqa: E402

@@ -7,21 +7,24 @@ import pytest
 
 from jaxgan import cli
 
-# 16 px digits -> digits-m with small networks and a 3x learning rate, to learn in 1,400 iterations.
+# 16 px digits -> digits-m with small networks and a 3x learning rate. The paper's claim (the
+# adapted classifier beats source-only on the target) needs thousands of iterations and several
+# seeds: benchmarks/pixelda.py measures it (benchmarks/results/pixelda.md). Here G measurably
+# learns the target's look in 300: the pixel-statistics gap of G(x_s) to the target is 0.35-0.42
+# of the source's (2 seeds; 0.98-1.01 at initialisation, where G is near the identity).
 SHORT = ["--generator-filters", "16", "--generator-blocks", "2", "--discriminator-filters", "16",
-         "--lr", "3e-3", "--reference-steps", "800"]
+         "--lr", "3e-3", "--reference-steps", "100"]
 
 
-@pytest.mark.slow
-def test_a_short_run_adapts_beyond_source_only_then_samples_and_evaluates(tmp_path, capsys):
+def test_a_short_run_moves_source_images_toward_the_target_then_samples_and_evaluates(tmp_path, capsys):
   out = str(tmp_path / "r")
-  assert cli.main(["train", "pixelda", *SHORT, "--steps", "1400", "--log-every", "200",
-                   "--checkpoint-every", "1400", "--no-progress", "--out", out]) == 0
+  assert cli.main(["train", "pixelda", *SHORT, "--steps", "300", "--log-every", "100",
+                   "--checkpoint-every", "300", "--no-progress", "--out", out]) == 0
   result = json.loads(capsys.readouterr().out.splitlines()[-1])["eval"]
-  # PixelDA's adapted classifier beats the classifier trained on the source alone on the
-  # target's test split by more than 10 points, and the domains are apart.
-  assert result["target_only"] > result["source_only"] + 0.3, result
-  assert result["pixelda"] > result["source_only"] + 0.1, result
+  gap = result["pixel_statistics_gap"]
+  assert gap["adapted"] < 0.75 * gap["source"], gap
+  for name in ("pixelda", "source_only", "target_only", "label_preservation"):
+    assert 0.0 <= result[name] <= 1.0
   assert os.path.exists(os.path.join(out, "references.msgpack"))
 
   assert cli.main(["sample", out, "--out", str(tmp_path / "adapted.png"), "--n", "16"]) == 0
@@ -33,7 +36,7 @@ def test_a_short_run_adapts_beyond_source_only_then_samples_and_evaluates(tmp_pa
   again = json.loads(capsys.readouterr().out.splitlines()[-1])
   assert set(again) >= {"step", "pixelda", "source_only", "target_only", "label_preservation",
                         "gap_closed", "paper_table_1_mnist_to_mnist_m", "note"}
-  assert again["step"] == 1400 and again["paper_table_1_mnist_to_mnist_m"]["pixelda"] == 98.2
+  assert again["step"] == 300 and again["paper_table_1_mnist_to_mnist_m"]["pixelda"] == 98.2
   assert "not MNIST" in again["note"]
   # the references saved by the run's evaluation are reused: the same figures again
   assert {k: again[k] for k in result} == result

@@ -221,3 +221,37 @@ def test_attribute_classifier_reads_real_shapes():
   noise = np.random.default_rng(0).integers(0, 256, test.x.shape).astype(np.uint8)
   fake = attributes.generated_image_metrics(params, noise, test.x, test.attributes)
   assert fake["attribute_mean"] < 0.6 and fake["frechet"] > 10 * max(real["frechet"], 1e-3)
+
+
+def test_the_attribute_classifier_is_trained_once_and_kept_in_the_user_cache(tmp_path, monkeypatch):
+  """The first call trains and writes the cache (its seed and accuracy with it); the next reads the
+  same parameters back bitwise; a damaged file is trained again; an unwritable cache is gone
+  without."""
+  from jaxgan.metrics import attributes
+
+  monkeypatch.setenv("JAXGAN_CACHE", str(tmp_path / "cache"))
+  uncached = attributes.train_attribute_classifier.__wrapped__  # past the per-process cache
+  params, own = uncached(steps=20)
+  [path] = (tmp_path / "cache").iterdir()
+  assert "seed0-20x64" in path.name and path.stat().st_size > 10_000
+  monkeypatch.setattr(attributes, "_train", lambda *a: pytest.fail("trained again"))
+  again, own_again = uncached(steps=20)
+  assert own_again == own
+  assert all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(again)))
+  path.write_bytes(path.read_bytes()[:100])  # cut short
+  monkeypatch.undo()
+  monkeypatch.setenv("JAXGAN_CACHE", str(tmp_path / "cache"))
+  retrained, _ = uncached(steps=20)
+  assert all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(retrained)))
+  assert path.stat().st_size > 10_000
+  (tmp_path / "a-file").write_text("")
+  monkeypatch.setenv("JAXGAN_CACHE", str(tmp_path / "a-file" / "cache"))  # cannot be made
+  assert uncached(steps=20)[1] == own
+  from jaxrun import files
+
+  def full(*a):
+    raise OSError(28, "No space left on device")
+
+  monkeypatch.setenv("JAXGAN_CACHE", str(tmp_path / "full"))
+  monkeypatch.setattr(files, "atomic_write", full)
+  assert uncached(steps=20)[1] == own and not list((tmp_path / "full").iterdir())

@@ -8,9 +8,14 @@ attribute is legible there; larger images are resized down) on real shapes of al
 with another seed than the dataset's (seed 1: different images, same distribution; trained on the
 zero-shot training classes alone it read shape off colour and got 35% of unseen combinations
 right), and reports its own accuracy on the dataset's real test images (seed 0).
+
+It is trained once per machine and kept in the user's cache (:func:`jaxrun.files.user_cache`),
+its seed, steps and accuracy with it, under a name that holds the JAX version and backend: the
+same seed on the same machine gives the same parameters, so the cache changes no figure.
 """
 
 import functools
+import json
 
 import jax
 import jax.numpy as jnp
@@ -20,9 +25,11 @@ from flax import linen as nn
 
 from jaxgan.data import shapes
 from jaxgan.metrics.classifier import frechet_distance, inception_score
+from jaxrun import files
 from jaxrun.conv import Conv
 
 SIDE = 32
+VERSION = 1  # raise when the instrument's architecture, data or training changes
 
 
 class AttributeClassifier(nn.Module):
@@ -48,7 +55,24 @@ def to_classifier_input(images) -> jax.Array:
 
 @functools.cache
 def train_attribute_classifier(steps: int = 800, batch_size: int = 64, seed: int = 0):
-  """(params, per-attribute accuracy on the real test images); cached per process."""
+  """(params, per-attribute accuracy on the real test images): read from the user's cache when
+  it was trained there before, else trained and kept there; cached per process too."""
+  name = (f"attribute-classifier-v{VERSION}-{SIDE}px-seed{seed}-{steps}x{batch_size}"
+          f"-jax{jax.__version__}-{jax.default_backend()}.msgpack")
+  template = {"params": AttributeClassifier().init(jax.random.key(0), jnp.zeros((1, SIDE, SIDE, 3)))["params"],
+              "record": ""}
+
+  def make():
+    params, accuracy = _train(steps, batch_size, seed)
+    record = {"seed": seed, "steps": steps, "batch_size": batch_size, "version": VERSION,
+              "real_test_accuracy": accuracy}
+    return {"params": params, "record": json.dumps(record)}
+
+  saved = files.cached_tree(files.user_cache(name), template, make, must_write=False)
+  return saved["params"], json.loads(saved["record"])["real_test_accuracy"]
+
+
+def _train(steps: int, batch_size: int, seed: int):
   own = shapes.load_shapes(SIDE, seed=1)
   splits = (own.train, own.validation, own.test)
   x = np.concatenate([s.x for s in splits])
