@@ -199,7 +199,6 @@ def test_chunks_compute_what_one_scan_computes():
 # ---- behaviour ----------------------------------------------------------------------------------
 
 
-@pytest.mark.slow
 def test_cartpole_learns_within_a_small_budget():
   """CleanRL's preset on 30k steps (learning from step 1,000): the greedy policy balances the pole
   far longer than a random policy's ~22 steps."""

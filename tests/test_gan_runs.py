@@ -121,6 +121,7 @@ def test_sample_and_eval_from_the_command_line(tmp_path, capsys):
   assert not (tmp_path / "x.png").exists()
 
 
+@pytest.mark.slow
 def test_short_ring8_run_covers_several_modes(tmp_path, capsys):
   """The WGAN toy preset through the command line, 3,000 generator iterations: mode coverage by
   PacGAN's rule (>= 20 of 2,500 samples within 3 std of the mode). Measured here on seeds 0-3:
