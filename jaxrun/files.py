@@ -104,14 +104,15 @@ def cached_tree(path: str | None, template, make, must_write: bool = True):
 def user_cache(name: str) -> str | None:
   """A path for ``name`` in the user's cache (``$JAXGAN_CACHE``, else ``$XDG_CACHE_HOME/jaxgan``,
   else ``~/.cache/jaxgan``), for instruments that are the same for every run (trained with a
-  fixed seed); None where that directory cannot be made (the caller then goes without a cache)."""
+  fixed seed); None where that directory cannot be made (the caller then goes without a cache;
+  one that cannot be written to is :func:`cached_tree`'s ``must_write=False``)."""
   root = os.environ.get("JAXGAN_CACHE") or os.path.join(
       os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "jaxgan")
   try:
     os.makedirs(root, exist_ok=True)
   except OSError:
     return None
-  return os.path.join(root, name) if os.access(root, os.W_OK) else None
+  return os.path.join(root, name)
 
 
 def read_jsonl(path: str) -> list[dict]:

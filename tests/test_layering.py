@@ -31,7 +31,6 @@ def test_jaxrl_loads_no_gan_module():
   assert not {m for m in loaded if m.startswith("jaxgan")}
 
 
-
 HEAVY = ("jax", "flax", "optax", "tensorflow", "tensorflow_datasets", "matplotlib", "PIL", "sklearn",
          "gymnax", "envpool", "grain", "dm_pix", "tensorboardX", "orbax")
 
@@ -50,6 +49,7 @@ def test_dqn_loads_no_plotting_dataset_or_image_library_until_used():
   assert not {m for m in loaded if m.split(".")[0] in (
       "jaxgan", "matplotlib", "PIL", "tensorflow", "tensorflow_datasets", "sklearn", "grain",
       "tensorboardX", "envpool")}
+
 
 def _modules() -> dict[str, str]:
   found = {}

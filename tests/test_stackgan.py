@@ -237,12 +237,12 @@ def test_the_attribute_classifier_is_trained_once_and_kept_in_the_user_cache(tmp
   monkeypatch.setattr(attributes, "_train", lambda *a: pytest.fail("trained again"))
   again, own_again = uncached(steps=20)
   assert own_again == own
-  assert all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(again)))
+  chex.assert_trees_all_equal(again, params)
   path.write_bytes(path.read_bytes()[:100])  # cut short
   monkeypatch.undo()
   monkeypatch.setenv("JAXGAN_CACHE", str(tmp_path / "cache"))
   retrained, _ = uncached(steps=20)
-  assert all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(retrained)))
+  chex.assert_trees_all_equal(retrained, params)
   assert path.stat().st_size > 10_000
   (tmp_path / "a-file").write_text("")
   monkeypatch.setenv("JAXGAN_CACHE", str(tmp_path / "a-file" / "cache"))  # cannot be made
