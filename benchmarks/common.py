@@ -9,6 +9,12 @@ import sys
 
 import jax
 
+from jaxrun import threefry  # noqa: E402
+
+# The benchmarks time what the command line runs, which lowers threefry unrolled on CPU (the same
+# bits; jaxrun/threefry.py). benchmarks/dqn_profile.py --rolled-threefry measures the difference.
+threefry.unroll_on_cpu()
+
 RESULTS = os.path.join(os.path.dirname(__file__), "results")
 
 

@@ -1,9 +1,15 @@
 """DQN on CartPole-v1 with CleanRL's hyperparameters (the `cleanrl` preset, 500k steps): environment
-steps per second of the whole jitted training loop (one seed, and 8 seeds vmapped), and the final
-greedy return of each seed; with --peer-python pointing at an environment with stable-baselines3
-and sbx-rl, the same hyperparameters through them in the same run.
+steps per second of the whole jitted training loop, one seed and N seeds vmapped, as the preset is
+(1 environment, an update every 10 steps) and in PureJaxRL's layout (`--num-envs 10`: 10
+environments, one step each between updates; the same 50k updates), with the final greedy return of
+each seed. Peers, in the same run, sides alternated over --rounds:
 
-  python benchmarks/dqn_cartpole.py --seeds 8 --peer-python /path/to/peer-venv/bin/python
+  --purejaxrl PATH      PureJaxRL's dqn.py (a copy of purejaxrl/dqn.py), run by --purejaxrl-python
+                        (an environment with flashbax; default: --peer-python)
+  --peer-python PYTHON  stable-baselines3 and sbx-rl (1 seed each, their own loop)
+
+  python benchmarks/dqn_cartpole.py --seeds 8 --purejaxrl ../shared/peers/purejaxrl/dqn.py \
+      --purejaxrl-python peer-venv/bin/python
 
 Timings exclude compilation (ahead-of-time compiled first, then run). The greedy return is the mean
 over 100 evaluation episodes per seed at epsilon 0.
@@ -24,13 +30,21 @@ from jaxrl import dqn  # noqa: E402
 from jaxrl.dqn import program as dqn_program  # noqa: E402
 
 
+def compiled_run(config: dqn.DQNConfig, keys):
+  """``run() -> (final states, seconds without compilation, per-iteration metrics)`` of vmapped
+  runs, compiled once."""
+  compiled = jax.jit(jax.vmap(dqn.make_train(config))).lower(keys).compile()
+
+  def run():
+    t = time.perf_counter()
+    states, metrics = jax.block_until_ready(compiled(keys))
+    return states, time.perf_counter() - t, metrics
+  return run
+
+
 def timed_run(config: dqn.DQNConfig, keys) -> tuple[dict, float, dict]:
-  """(final states, seconds without compilation, per-iteration metrics) of vmapped runs."""
-  train = jax.jit(jax.vmap(dqn.make_train(config)))
-  compiled = train.lower(keys).compile()
-  t = time.perf_counter()
-  states, metrics = jax.block_until_ready(compiled(keys))
-  return states, time.perf_counter() - t, metrics
+  """(final states, seconds without compilation, per-iteration metrics) of one vmapped run."""
+  return compiled_run(config, keys)()
 
 
 def greedy_returns(config, states, seed: int, episodes: int) -> np.ndarray:
@@ -67,35 +81,69 @@ def plot_curves(curves: dict, path: str) -> None:
   plt.close(fig)
 
 
+def spread(values: list[float]) -> str:
+  return f"{min(values):,.0f} - {max(values):,.0f}" if len(values) > 1 else f"{values[0]:,.0f}"
+
+
 def main():
   p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
   p.add_argument("--steps", type=int, default=500_000, help="environment steps per seed")
-  p.add_argument("--seeds", type=int, default=8)
+  p.add_argument("--seeds", type=int, default=8, help="seeds of the vmapped rows (1 seed is always run)")
   p.add_argument("--seed", type=int, default=0)
+  p.add_argument("--rounds", type=int, default=2, help="timings of each side, alternating the order")
   p.add_argument("--episodes", type=int, default=100, help="greedy evaluation episodes per seed")
+  p.add_argument("--purejaxrl", default=None, help="path of PureJaxRL's dqn.py")
+  p.add_argument("--purejaxrl-python", default=None, help="python with PureJaxRL's dependencies")
   p.add_argument("--peer-python", default=None,
                  help="python of an environment with stable-baselines3, sbx-rl and gymnasium")
   p.add_argument("--peer-steps", type=int, default=None,
-                 help="environment steps for the peers (default --steps)")
+                 help="environment steps for the SB3/SBX peers (default --steps)")
   p.add_argument("--name", default="dqn_cartpole")
   args = p.parse_args()
+  pure_python = args.purejaxrl_python or args.peer_python or sys.executable
 
-  config = dqn.DQNConfig.cleanrl("CartPole-v1", total_steps=args.steps)
-  keys = dqn_program.seed_keys(args.seed, args.seeds)[0]
-  rows = []
-
-  one, t_one, _ = timed_run(config, keys[:1])
-  one_return = greedy_returns(config, one, args.seed, args.episodes)
-  rows.append({"implementation": "jaxrl (1 seed)", "seeds": 1, "steps_per_second": args.steps / t_one,
-               "seconds": t_one, "greedy_return": float(one_return.mean())})
-  print(rows[-1], flush=True)
-
-  many, t_many, metrics = timed_run(config, keys)
-  returns = greedy_returns(config, many, args.seed, args.episodes)
-  rows.append({"implementation": f"jaxrl ({args.seeds} seeds, vmap)", "seeds": args.seeds,
-               "steps_per_second": args.seeds * args.steps / t_many, "seconds": t_many,
-               "greedy_return": float(returns.mean())})
-  print(rows[-1], flush=True)
+  layouts = {"cleanrl preset": dqn.DQNConfig.cleanrl("CartPole-v1", total_steps=args.steps),
+             "--num-envs 10": dqn.DQNConfig.cleanrl("CartPole-v1", total_steps=args.steps, num_envs=10)}
+  rows, timings, returns_by, metrics_by = [], {}, {}, {}
+  for seeds in sorted({1, args.seeds}):
+    keys = dqn_program.seed_keys(args.seed, seeds)[0]
+    sides = {f"jaxrl, {name}": compiled_run(config, keys) for name, config in layouts.items()}
+    if args.purejaxrl:
+      def pure(seeds=seeds):
+        r = common.run_peer(pure_python, "purejaxrl_dqn.py", args.purejaxrl, str(args.steps), str(seeds))
+        if r is None:
+          raise SystemExit("PureJaxRL did not run (see above): check --purejaxrl and --purejaxrl-python.")
+        return r
+      sides["PureJaxRL (10 envs)"] = pure
+    order = list(sides)
+    for r in range(args.rounds):
+      for side in (order if r % 2 == 0 else order[::-1]):
+        out = sides[side]()
+        if isinstance(out, dict):
+          seconds, final = out["seconds"], {"train_return_mean": out["train_return_mean"]}
+        else:
+          states, seconds, metrics = out
+          final = {"states": states, "metrics": metrics}
+        timings.setdefault((side, seeds), []).append(seeds * args.steps / seconds)
+        print(side, seeds, "seeds, round", r, f"{timings[side, seeds][-1]:,.0f} steps/s", flush=True)
+        returns_by[side, seeds] = final
+    peer_rate = np.median(timings["PureJaxRL (10 envs)", seeds]) if args.purejaxrl else None
+    for side in order:
+      rates, final = timings[side, seeds], returns_by[side, seeds]
+      row = {"implementation": side, "seeds": seeds, "steps_per_second": spread(rates),
+             "median_steps_per_second": float(np.median(rates))}
+      if "states" in final:
+        config = layouts[side.split(", ", 1)[1]]
+        per_seed = greedy_returns(config, final["states"], args.seed, args.episodes)
+        row["greedy_return"] = float(per_seed.mean())
+        returns_by[side, seeds] = per_seed.tolist()
+        metrics_by[side, seeds] = final["metrics"]
+      else:
+        row["train_return (last 1000 iterations)"] = final["train_return_mean"]
+      if peer_rate:
+        row["vs PureJaxRL"] = round(float(np.median(rates) / peer_rate), 2)
+      rows.append(row)
+      print(row, flush=True)
 
   peers = {}
   if args.peer_python:
@@ -105,25 +153,37 @@ def main():
       if r is not None:
         peers[library] = r
         rows.append({"implementation": {"sb3": "Stable-Baselines3", "sbx": "SBX"}[library],
-                     "seeds": 1, "steps_per_second": r["steps_per_second"], "seconds": r["seconds"],
+                     "seeds": 1, "steps_per_second": f"{r['steps_per_second']:,.0f}",
+                     "median_steps_per_second": r["steps_per_second"],
                      "greedy_return": r["eval_return_mean"]})
         print(rows[-1], flush=True)
 
-  learning = curve(config, metrics, 10_000)
+  main_side = ("jaxrl, cleanrl preset", args.seeds)
+  config = layouts["cleanrl preset"]
+  learning = curve(config, metrics_by[main_side], 10_000)
+  returns = np.array(returns_by[main_side])
   os.makedirs(common.RESULTS, exist_ok=True)
   plot_curves({f"DQN CartPole-v1 (cleanrl preset), {args.seeds} seeds: mean ± std": learning},
               os.path.join(common.RESULTS, f"{args.name}.png"))
-  speedup = {k: rows[0]["steps_per_second"] / v["steps_per_second"] for k, v in peers.items()}
-  notes = (f"Greedy return: mean over {args.episodes} episodes per seed at epsilon 0 (the most a "
-           f"CartPole-v1 episode returns is 500). Per-seed returns ({args.seeds} seeds): "
-           f"{', '.join(f'{r:.1f}' for r in returns)}. Steps per second exclude compilation; "
-           "the vmapped row counts the steps of all seeds. ")
+  one = float(np.median(timings["jaxrl, cleanrl preset", 1]))
+  speedup = {k: one / v["steps_per_second"] for k, v in peers.items()}
+  notes = (f"Steps per second: the range over {args.rounds} rounds (sides alternated each round; the "
+           f"ratio is of medians), compilation excluded; the vmapped rows count the steps of all seeds. "
+           f"Greedy return: mean over {args.episodes} episodes per seed at epsilon 0 (the most a "
+           f"CartPole-v1 episode returns is 500). Per-seed returns (cleanrl preset, {args.seeds} seeds): "
+           f"{', '.join(f'{r:.1f}' for r in returns)}. ")
+  if args.purejaxrl:
+    notes += ("PureJaxRL reports no greedy evaluation: its figure is its own training-episode "
+              "return over its last 1,000 iterations. ")
   if speedup:
     notes += "One jaxrl seed is " + ", ".join(f"{v:.1f}x {k}" for k, v in speedup.items()) + \
-        " (peers: 1 seed, their own loop; Huber loss where CleanRL's is squared)."
-  md = common.write(args.name, {"config": dict(vars(config)), "per_seed_greedy_return": returns.tolist(),
-                                "learning_curve": learning, "peers": peers, "speedup_vs_peers": speedup},
-                    rows, notes)
+        " (SB3/SBX: 1 seed, their own loop; Huber loss where CleanRL's is squared)."
+  result = {"config": dict(vars(config)), "per_seed_greedy_return": returns.tolist(),
+            "learning_curve": learning, "peers": peers, "speedup_vs_peers": speedup,
+            "timings": {f"{side} / {seeds} seeds": rates for (side, seeds), rates in timings.items()},
+            "greedy_returns": {f"{side} / {seeds} seeds": v for (side, seeds), v in returns_by.items()
+                               if isinstance(v, list)}}
+  md = common.write(args.name, result, rows, notes)
   print(md)
 
 

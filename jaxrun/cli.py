@@ -308,6 +308,8 @@ def main(tool: str, description: str, registry: Registry, commands: dict[str, Ca
     print(usage, end="")
     return 0 if argv else 2
   command, rest = argv[0], argv[1:]
+  from jaxrun import threefry
+  threefry.unroll_on_cpu()  # the same bits, faster on CPU (jaxrun/threefry.py)
   try:
     if command == "train":
       if not rest or rest[0] in ("-h", "--help") or rest[0].startswith("-"):
