@@ -85,6 +85,46 @@ def spread(values: list[float]) -> str:
   return f"{min(values):,.0f} - {max(values):,.0f}" if len(values) > 1 else f"{values[0]:,.0f}"
 
 
+def spread_s(values: list[float]) -> str:
+  return f"{min(values):.1f} - {max(values):.1f}" if len(values) > 1 else f"{values[0]:.1f}"
+
+
+def whole_processes(args, pure_python: str) -> dict:
+  """Wall seconds of whole processes (start-up, imports, compilation, training, and for jaxrl its
+  checkpoints, metrics and final evaluation), one seed, sides alternated over the rounds."""
+  import subprocess
+  import tempfile
+
+  def jaxrl_cli():
+    with tempfile.TemporaryDirectory() as tmp:
+      cmd = [sys.executable, "-m", "jaxrl.cli", "train", "dqn", "--env", "CartPole-v1", "--preset",
+             "cleanrl", "--steps", str(args.steps), "--seeds", "1", "--seed", str(args.seed),
+             "--eval-every", "0", "--out", os.path.join(tmp, "run"), "--no-progress"]
+      t = time.perf_counter()
+      proc = subprocess.run(cmd, capture_output=True, text=True)
+      wall = time.perf_counter() - t
+      if proc.returncode:
+        raise SystemExit(f"jaxrl train dqn failed: {proc.stderr.strip().splitlines()[-1:]}")
+      print(proc.stderr.strip().splitlines()[-1], flush=True)  # the run's line of phases
+      return wall
+
+  def purejaxrl():
+    t = time.perf_counter()
+    if common.run_peer(pure_python, "purejaxrl_dqn.py", args.purejaxrl, str(args.steps), "1") is None:
+      raise SystemExit("PureJaxRL did not run (see above).")
+    return time.perf_counter() - t
+
+  sides = {"jaxrl train dqn (whole command)": jaxrl_cli}
+  if args.purejaxrl:
+    sides["PureJaxRL (whole process)"] = purejaxrl
+  walls, order = {}, list(sides)
+  for r in range(args.rounds):
+    for side in (order if r % 2 == 0 else order[::-1]):
+      walls.setdefault(side, []).append(sides[side]())
+      print(side, f"{walls[side][-1]:.1f} s", flush=True)
+  return walls
+
+
 def main():
   p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
   p.add_argument("--steps", type=int, default=500_000, help="environment steps per seed")
@@ -98,6 +138,8 @@ def main():
                  help="python of an environment with stable-baselines3, sbx-rl and gymnasium")
   p.add_argument("--peer-steps", type=int, default=None,
                  help="environment steps for the SB3/SBX peers (default --steps)")
+  p.add_argument("--cli", action="store_true",
+                 help="also time whole processes: `jaxrl train dqn` (1 seed) against PureJaxRL's")
   p.add_argument("--name", default="dqn_cartpole")
   args = p.parse_args()
   pure_python = args.purejaxrl_python or args.peer_python or sys.executable
@@ -145,6 +187,15 @@ def main():
       rows.append(row)
       print(row, flush=True)
 
+  whole = whole_processes(args, pure_python) if args.cli else {}
+  peer_wall = np.median(whole["PureJaxRL (whole process)"]) if "PureJaxRL (whole process)" in whole else None
+  for side, walls in whole.items():
+    rows.append({"implementation": side, "seeds": 1, "whole process seconds": spread_s(walls),
+                 "median_whole_process_seconds": float(np.median(walls))})
+    if peer_wall:  # as a speed: the peer's seconds over ours
+      rows[-1]["vs PureJaxRL"] = round(float(peer_wall / np.median(walls)), 2)
+    print(rows[-1], flush=True)
+
   peers = {}
   if args.peer_python:
     for library in ("sb3", "sbx"):
@@ -181,6 +232,7 @@ def main():
   result = {"config": dict(vars(config)), "per_seed_greedy_return": returns.tolist(),
             "learning_curve": learning, "peers": peers, "speedup_vs_peers": speedup,
             "timings": {f"{side} / {seeds} seeds": rates for (side, seeds), rates in timings.items()},
+            "whole_process_seconds": whole,
             "greedy_returns": {f"{side} / {seeds} seeds": v for (side, seeds), v in returns_by.items()
                                if isinstance(v, list)}}
   md = common.write(args.name, result, rows, notes)

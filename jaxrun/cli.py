@@ -16,6 +16,7 @@ import os
 import shlex
 import sys
 import textwrap
+import time
 import tokenize
 import types
 import typing
@@ -221,7 +222,11 @@ def resume_conflicts(record: dict, method: Method, values: dict, given_: set[str
   return out
 
 
-def train_command(tool: str, registry: Registry, name: str, argv: list[str]) -> int:
+def train_command(tool: str, registry: Registry, name: str, argv: list[str],
+                  started: float | None = None) -> int:
+  """``TOOL train NAME ARGV``; ``started``: when the command began (perf_counter), for the line
+  of phases printed at the end."""
+  started = time.perf_counter() if started is None else started
   from jaxrun import run as run_lib
 
   method = registry.get(name)
@@ -234,6 +239,8 @@ def train_command(tool: str, registry: Registry, name: str, argv: list[str]) -> 
   pick = lambda group: {f.name: values[f.name] for f in flags if f.group == group}
   settings = method.settings(**pick("settings"))
   out = values["out"] or method.out_for(settings)
+  from jaxrun import threefry
+  threefry.unroll_on_cpu()  # the same bits, faster on CPU (jaxrun/threefry.py)
   try:
     if values["resume"]:
       record = run_lib.files.RunDir(out).read_record()
@@ -253,8 +260,19 @@ def train_command(tool: str, registry: Registry, name: str, argv: list[str]) -> 
     if os.path.exists(os.path.join(out, "config.json")):  # there is a run to continue
       e.resume_command = f"{tool} train {name} --out {shlex.quote(out)} --resume"
     raise
+  summary["phases"] = {"set-up": time.perf_counter() - started - sum(summary["phases"].values()),
+                       **summary["phases"]}
+  print(phase_line(tool, time.perf_counter() - started, summary["phases"]), file=sys.stderr)
   print(json.dumps({"out": out, **summary}, default=str))
   return 0
+
+
+def phase_line(tool: str, total: float, phases: dict) -> str:
+  """One line of where a command's seconds went: set-up (imports, data, building the program),
+  init or restore, compiling (the chunks that compiled, with their steps), training, evaluation,
+  figures, logs, checkpoints."""
+  named = ", ".join(f"{k} {v:.1f} s" for k, v in phases.items() if v >= 0.05)
+  return f"{tool}: {total:.1f} s: {named}"
 
 
 def method_presets(method: Method) -> dict:
@@ -301,6 +319,7 @@ def main(tool: str, description: str, registry: Registry, commands: dict[str, Ca
   """``TOOL train METHOD ...`` or ``TOOL COMMAND ...`` (``commands[COMMAND](argv)``); failures a user
   can act on are one line on stderr (exit 2 for bad input, 1 for a run that cannot go on, 130
   for an interrupt)."""
+  started = time.perf_counter()
   real_process = argv is None  # a command line, not a call from Python
   argv = sys.argv[1:] if argv is None else list(argv)
   usage = _usage(tool, description, registry, commands)
@@ -308,8 +327,6 @@ def main(tool: str, description: str, registry: Registry, commands: dict[str, Ca
     print(usage, end="")
     return 0 if argv else 2
   command, rest = argv[0], argv[1:]
-  from jaxrun import threefry
-  threefry.unroll_on_cpu()  # the same bits, faster on CPU (jaxrun/threefry.py)
   try:
     if command == "train":
       if not rest or rest[0] in ("-h", "--help") or rest[0].startswith("-"):
@@ -317,7 +334,7 @@ def main(tool: str, description: str, registry: Registry, commands: dict[str, Ca
         return 0 if rest and rest[0] in ("-h", "--help") else 2
       if rest[0] not in registry:
         raise ValueError(f"unknown method {rest[0]!r}; {tool} trains: {', '.join(registry.names())}.")
-      return train_command(tool, registry, rest[0], rest[1:])
+      return train_command(tool, registry, rest[0], rest[1:], started)
     if command not in commands:
       raise ValueError(f"unknown command {command!r}; {tool} has: train, {', '.join(commands)}.")
     return commands[command](rest)

@@ -7,9 +7,12 @@ guard (on what the program watches: a state whose watched values are not finite 
 the evaluation when due (its fields join the chunk's last metrics row), metrics.jsonl and
 TensorBoard, the progress bar, the sample figure when due, the checkpoint when due and, for a
 program that ``restarts``, the renewal of what the checkpoint cannot hold. :func:`finish` writes the end-of-run files. The chunks a process compiles are left out
-of the training speed it reports (``steps_per_s``, over the warm chunks).
+of the training speed it reports (``steps_per_s``, over the warm chunks), and the seconds of each
+phase (compiling, training, evaluation, figures, logs, checkpoints) are added up for the run's
+summary, which the command line prints as one line at the end.
 """
 
+import contextlib
 import dataclasses
 import os
 import time
@@ -50,6 +53,19 @@ def _crossed(step: int, prev: int, every: int) -> bool:
   return bool(every) and step // every > prev // every
 
 
+PHASES = ("compiling", "training", "evaluation", "figures", "logs", "checkpoints")
+
+
+@contextlib.contextmanager
+def timed(phases: dict, name: str, clock: Callable = time.perf_counter):
+  """Adds the seconds of the block to ``phases[name]``."""
+  t = clock()
+  try:
+    yield
+  finally:
+    phases[name] = phases.get(name, 0.0) + clock() - t
+
+
 @dataclasses.dataclass
 class Outcome:
   state: Any
@@ -58,6 +74,7 @@ class Outcome:
   last_row: dict
   final_eval: dict | None         # the evaluation of the final step, when this process made it
   steps_per_s: float | None       # over the chunks whose length was already compiled
+  phases: dict = dataclasses.field(default_factory=dict)  # seconds per PHASES entry
 
 
 def _diverged(program: Program, m: dict, step: int, end: int, out: str,
@@ -87,7 +104,7 @@ def run_chunks(program: Program, rundir: files.RunDir, checkpoints: Checkpoints,
   chunks: dict[int, Callable] = {}
   bar = tqdm(total=total_iters * spi, initial=step, disable=not progress, unit=program.unit,
              unit_scale=spi > 1, desc=program.description, dynamic_ncols=True)
-  timed_steps, timed_seconds, last_row, final_eval = 0, 0.0, {}, None
+  timed_steps, timed_seconds, last_row, final_eval, phases = 0, 0.0, {}, None, {}
   t0 = clock() - seconds_before
   try:
     if program.restarts and resumed and iters < total_iters:
@@ -95,16 +112,17 @@ def run_chunks(program: Program, rundir: files.RunDir, checkpoints: Checkpoints,
     while iters < total_iters:
       n = min(chunk_iters - iters % chunk_iters, total_iters - iters)
       warm = n in chunks  # the first call of each length compiles it
-      if not warm:
-        chunks[n] = program.make_chunk(n)
-      t_chunk = clock()
-      new_state, m = chunks[n](state)
-      if on_chunk is not None:
-        new_state, m = on_chunk((iters + n) * spi, new_state, m) or (new_state, m)
-      m = jax.device_get(m)
-      finite = all_finite(program.watch(new_state, m))
-      if warm:
-        timed_steps, timed_seconds = timed_steps + n * spi, timed_seconds + clock() - t_chunk
+      with timed(phases, "training" if warm else "compiling", clock):
+        if not warm:
+          chunks[n] = program.make_chunk(n)
+        t_chunk = clock()
+        new_state, m = chunks[n](state)
+        if on_chunk is not None:
+          new_state, m = on_chunk((iters + n) * spi, new_state, m) or (new_state, m)
+        m = jax.device_get(m)
+        finite = all_finite(program.watch(new_state, m))
+        if warm:
+          timed_steps, timed_seconds = timed_steps + n * spi, timed_seconds + clock() - t_chunk
       if not finite:
         raise _diverged(program, m, step, (iters + n) * spi, rundir.path, checkpoints.latest())
       state, prev, iters = new_state, step, iters + n
@@ -114,32 +132,36 @@ def run_chunks(program: Program, rundir: files.RunDir, checkpoints: Checkpoints,
       if done and not program.evaluates_into_rows:
         due = False  # nothing for the row: finish() evaluates, after the final checkpoint
       if due:
-        evaluation = program.evaluate(state, step)
+        with timed(phases, "evaluation", clock):
+          evaluation = program.evaluate(state, step)
         if evaluation is not None:
           rows[-1].update(evaluation[0])
           events.scalars(step, evaluation[1], "eval/", lists=False)
           final_eval = evaluation[1] if done else None
-      rundir.append_metrics(rows)
-      for row in rows:
-        events.scalars(row["step"], row)
-      last_row = rows[-1]
-      bar.update(step - prev)
-      bar.set_postfix(_postfix(last_row), refresh=False)
+      with timed(phases, "logs", clock):
+        rundir.append_metrics(rows)
+        for row in rows:
+          events.scalars(row["step"], row)
+        last_row = rows[-1]
+        bar.update(step - prev)
+        bar.set_postfix(_postfix(last_row), refresh=False)
       if _crossed(step, prev, loop.sample_every):
-        figure(program, state, rundir.file(os.path.join("samples", f"step_{step:07d}.png")), events,
-               "samples", step)
-      events.flush()  # the chunk's events are on disk before its checkpoint
-      if done or _crossed(step, prev, loop.checkpoint_every):
-        checkpoints.save(step, state)
-        if program.restarts and not done:
-          state = program.restart(state, step)
-          chunks.clear()  # compiled against the old resources
+        with timed(phases, "figures", clock):
+          figure(program, state, rundir.file(os.path.join("samples", f"step_{step:07d}.png")),
+                 events, "samples", step)
+      with timed(phases, "checkpoints", clock):
+        events.flush()  # the chunk's events are on disk before its checkpoint
+        if done or _crossed(step, prev, loop.checkpoint_every):
+          checkpoints.save(step, state)
+          if program.restarts and not done:
+            state = program.restart(state, step)
+            chunks.clear()  # compiled against the old resources
   except KeyboardInterrupt:
     raise Interrupted(step, checkpoints.latest()) from None
   finally:
     bar.close()
   return Outcome(state, step, clock() - t0, last_row, final_eval,
-                 timed_steps / timed_seconds if timed_steps else None)
+                 timed_steps / timed_seconds if timed_steps else None, phases)
 
 
 def _postfix(row: dict) -> dict:
@@ -164,16 +186,18 @@ def finish(program: Program, rundir: files.RunDir, loop: LoopConfig, outcome: Ou
            events: EventLog) -> dict:
   """The end-of-run files (also when a resumed run had nothing left to train): the sample figure,
   the learning curves, the final evaluation and eval.json. Returns the evaluation."""
-  state, step = outcome.state, outcome.step
-  figure(program, state, rundir.file("samples.png"), events, "samples", step)
-  rows = rundir.read_metrics()
-  if rows:
-    with files.atomic_output(rundir.file("curves.png")) as tmp:
-      program.curves(rows, tmp)
-    events.image("curves", rundir.file("curves.png"), step)
+  state, step, phases = outcome.state, outcome.step, outcome.phases
+  with timed(phases, "figures"):
+    figure(program, state, rundir.file("samples.png"), events, "samples", step)
+    rows = rundir.read_metrics()
+    if rows:
+      with files.atomic_output(rundir.file("curves.png")) as tmp:
+        program.curves(rows, tmp)
+      events.image("curves", rundir.file("curves.png"), step)
   result = outcome.final_eval
   if loop.evaluate and result is None:
-    evaluation = program.evaluate(state, step)
+    with timed(phases, "evaluation"):
+      evaluation = program.evaluate(state, step)
     result = None if evaluation is None else evaluation[1]
     if result is not None:
       events.scalars(step, result, "eval/", lists=False)

@@ -107,9 +107,10 @@ def _note(method: Method, text: str) -> None:
 
 def _train(run: Run, rundir: files.RunDir, program: Program, state, checkpoints: Checkpoints,
            progress: bool, on_chunk, clock, seconds_before: float = 0.0,
-           purge_step: int | None = None, restored: bool = False):
+           purge_step: int | None = None, restored: bool = False, start: dict | None = None):
   """The loop and the end-of-run files. A resume purges TensorBoard's events from ``purge_step``
-  on (the step after its checkpoint); ``restored``: the state came from a checkpoint."""
+  on (the step after its checkpoint); ``restored``: the state came from a checkpoint; ``start``:
+  the seconds spent building the state (init or restore), for the summary's phases."""
   events = EventLog(rundir.path, purge_step)
   try:
     outcome = loop_lib.run_chunks(program, rundir, checkpoints, run.loop, state, events=events,
@@ -133,7 +134,9 @@ def _train(run: Run, rundir: files.RunDir, program: Program, state, checkpoints:
       except Exception:  # noqa: BLE001
         pass
     rundir.unlock()
-  summary = {"step": outcome.step, "seconds": outcome.seconds, "last": outcome.last_row}
+  phases = {**(start or {}), **outcome.phases}
+  summary = {"step": outcome.step, "seconds": outcome.seconds, "last": outcome.last_row,
+             "phases": {k: round(v, 3) for k, v in phases.items()}}
   if outcome.steps_per_s is not None:  # absent when every chunk compiled
     summary["steps_per_s"] = outcome.steps_per_s
   if result is not None:
@@ -155,7 +158,9 @@ def train(run: Run, *, progress: bool = True, on_chunk: Callable | None = None,
                                      "--resume to continue it or choose another --out.")
     program = run.program()
     try:
+      t = clock()
       state = program.init()
+      start = {"init": clock() - t}
       rundir.write_record(run.record())
     except BaseException:
       program.close()
@@ -164,7 +169,7 @@ def train(run: Run, *, progress: bool = True, on_chunk: Callable | None = None,
     rundir.unlock()
     raise
   checkpoints = Checkpoints(rundir.checkpoints, run.loop.keep_checkpoints)
-  return _train(run, rundir, program, state, checkpoints, progress, on_chunk, clock)
+  return _train(run, rundir, program, state, checkpoints, progress, on_chunk, clock, start=start)
 
 
 def resume(out: str, methods: Registry | Method, *, steps: int | None = None, progress: bool = True,
@@ -182,6 +187,7 @@ def resume(out: str, methods: Registry | Method, *, steps: int | None = None, pr
       run.config = run.method.resize(run.config, steps=steps)
       run.loop = dataclasses.replace(run.loop, steps=steps)
     program = run.program()
+    t = clock()
     step, state, notes, passed = checkpoints.restore_latest(program.template(), loop_lib.all_finite)
     if step is None and passed:
       raise errors.RunError(f"no checkpoint of {out} restores ({'; '.join(notes)}); start a new "
@@ -192,6 +198,7 @@ def resume(out: str, methods: Registry | Method, *, steps: int | None = None, pr
     if step is None:
       _note(run.method, f"{out} has no checkpoint yet: starting from step 0 with its saved config.")
       state = program.init()
+    start = {"restore" if step is not None else "init": clock() - t}
     for note in notes:
       _note(run.method, f"{note}; it is set aside in checkpoints-damaged/.")
     if notes:
@@ -207,7 +214,7 @@ def resume(out: str, methods: Registry | Method, *, steps: int | None = None, pr
     raise
   seconds_before = kept[-1].get("seconds", 0.0) if kept else 0.0
   return _train(run, rundir, program, state, checkpoints, progress, on_chunk, clock,
-                seconds_before, purge_step=(step or 0) + 1, restored=step is not None)
+                seconds_before, purge_step=(step or 0) + 1, restored=step is not None, start=start)
 
 
 def reopen(out: str, methods: Registry | Method, step: int | None = None,

@@ -240,8 +240,15 @@ def test_cli_train_eval_resume(tmp_path, capsys):
           "--learning-starts", "500", "--batch-size", "32", "--buffer-size", "1000",
           "--chunk-steps", "1000", "--eval-every", "1000", "--out", out, "--no-progress"]
   assert cli.main(argv) == 0
-  result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+  printed = capsys.readouterr()
+  result = json.loads(printed.out.strip().splitlines()[-1])
   assert result["step"] == 2000 and len(result["eval"]["return_per_seed"]) == 2
+  # Where the seconds went: the first chunk compiles, the second (same length) trains warm.
+  phases = result["phases"]
+  assert {"set-up", "init", "compiling", "training", "evaluation", "checkpoints", "figures"} <= set(phases)
+  assert min(phases.values()) >= 0
+  line = printed.err.strip().splitlines()[-1]
+  assert line.startswith("jaxrl: ") and "compiling" in line and "evaluation" in line
   assert (tmp_path / "run" / "curves.png").exists() and (tmp_path / "run" / "eval.json").exists()
   assert cli.main(argv) == 2 and "--resume" in capsys.readouterr().err
   assert cli.main(["train", "dqn", "--out", out, "--resume", "--steps", "3000", "--no-progress"]) == 0

@@ -154,6 +154,7 @@ def test_killed_and_resumed_run_equals_the_uninterrupted_run_bitwise(case, finis
   assert killed.value.step < case.kill_at and killed.value.checkpoint is not None
   resumed, summary = run.resume(str(out), case.registry, progress=False)
   assert summary["step"] == case.loop["steps"]
+  assert {"restore", "checkpoints"} <= set(summary["phases"]) and min(summary["phases"].values()) >= 0
   chex.assert_trees_all_equal(_comparable(resumed), _comparable(full))
   assert _rows(out) == _rows(full_dir)
 
