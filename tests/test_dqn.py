@@ -264,3 +264,14 @@ def test_cli_train_eval_resume(tmp_path, capsys):
   assert cli.main(["eval", out, "--episodes", "0"]) == 2
   assert cli.main(["eval", out, "--step", "1500"]) == 2
   assert "no checkpoint at step 1500" in capsys.readouterr().err
+
+
+def test_a_minatar_game_first_made_inside_a_trace_serves_the_next_trace():
+  """MinAtar Breakout builds arrays when made; DQN's jitted init makes (and keeps) its environment
+  inside the trace, so those arrays must be constants, not tracers of that trace."""
+  c = dqn.DQNConfig.minatar("Breakout-MinAtar", total_steps=100, learning_starts=50, buffer_size=100)
+  dqn.environment.cache_clear()
+  jax.jit(lambda k: dqn.init(k, c).obs)(jax.random.key(0))
+  returns = jax.jit(lambda p, k: dqn.evaluate(p, c, k, episodes=1)["returns"])(
+      dqn.init(jax.random.key(0), c).params, jax.random.key(1))
+  assert returns.shape == (1,)

@@ -68,5 +68,9 @@ class GymnaxEnv:
 
 
 def make(name: str, **params) -> GymnaxEnv:
-  env, default = gymnax.make(name)
+  # Some gymnax environments build jnp arrays in __init__ (MinAtar Breakout's brick map). Made
+  # inside a trace (DQN's jitted init makes its environment there, and keeps it), those would be
+  # tracers that leak into the next trace; made at compile time they are constants.
+  with jax.ensure_compile_time_eval():
+    env, default = gymnax.make(name)
   return GymnaxEnv(env, default.replace(**params) if params else default)
