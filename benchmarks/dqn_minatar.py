@@ -11,15 +11,41 @@ over the first 100k frames, learning from 5,000) and so shows the start of those
 import argparse
 import os
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 
+import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
 import common  # noqa: E402
 from dqn_cartpole import curve, greedy_returns, plot_curves, timed_run  # noqa: E402
 from jaxrl import dqn, envs  # noqa: E402
 from jaxrl.dqn import program as dqn_program  # noqa: E402
+
+
+def random_policy_rate(game: str, seeds: int, steps: int = 20_000) -> float:
+  """Environment steps per second, per seed, of uniformly random actions in ``seeds`` vmapped
+  copies of the game (gymnax, auto-reset included), compilation excluded: what stepping the
+  environment alone costs, the ceiling of any learner's rate."""
+  env = envs.make(game)
+
+  def run(key):
+    k_reset, k_run = jax.random.split(key)
+    obs, state = env.reset(k_reset)
+
+    def step(state, k):
+      k_act, k_env = jax.random.split(k)
+      action = jax.random.randint(k_act, (), 0, env.num_actions)
+      _, state, reward, *_ = env.step(k_env, state, action)
+      return state, reward
+    return jax.lax.scan(step, state, jax.random.split(k_run, steps))[1].sum()
+
+  keys = jax.random.split(jax.random.key(0), seeds)
+  compiled = jax.jit(jax.vmap(run)).lower(keys).compile()
+  t = time.perf_counter()
+  jax.block_until_ready(compiled(keys))
+  return steps / (time.perf_counter() - t)
 
 
 def main():
@@ -40,8 +66,13 @@ def main():
     returns = greedy_returns(config, states, args.seed, args.episodes)
     curves[game] = curve(config, metrics, max(args.steps // 25, 1_000))
     last = np.array(curves[game]["return_mean"][-max(len(curves[game]["return_mean"]) // 10, 1):])
+    random_rate = random_policy_rate(game, args.seeds)
+    per_seed = args.steps / seconds
     rows.append({"game": game, "steps": args.steps, "seeds": args.seeds,
                  "steps_per_second": args.seeds * args.steps / seconds, "seconds": seconds,
+                 "steps_per_second_per_seed": per_seed,
+                 "random_policy_steps_per_second_per_seed": random_rate,
+                 "environment_share": per_seed / random_rate,
                  "final_training_return": float(last.mean()),
                  "greedy_return": float(returns.mean()), "greedy_return_std": float(returns.std())})
     print(rows[-1], flush=True)
@@ -52,7 +83,11 @@ def main():
            f"seed (their runs: 5M). final_training_return: mean return of the training episodes "
            f"(epsilon 0.1) in the last tenth of the run; greedy_return: {args.episodes} episodes per "
            "seed at epsilon 0, mean (and std) over seeds. Steps per second count all seeds "
-           "(vmapped) and exclude compilation. Curves: benchmarks/results/dqn_minatar.png.")
+           "(vmapped) and exclude compilation; per seed, they stand beside the rate of the "
+           "same number of vmapped copies of the game stepped with random actions alone "
+           "(gymnax, auto-reset included), and environment_share is their ratio: the share "
+           "of the learner's time that stepping the game would take, the rest being the "
+           "Q-network, the replay and the updates. Curves: benchmarks/results/dqn_minatar.png.")
   print(common.write(args.name, {"curves": curves}, rows, notes))
 
 
