@@ -53,9 +53,6 @@ def _crossed(step: int, prev: int, every: int) -> bool:
   return bool(every) and step // every > prev // every
 
 
-PHASES = ("compiling", "training", "evaluation", "figures", "logs", "checkpoints")
-
-
 @contextlib.contextmanager
 def timed(phases: dict, name: str, clock: Callable = time.perf_counter):
   """Adds the seconds of the block to ``phases[name]``."""
@@ -74,7 +71,7 @@ class Outcome:
   last_row: dict
   final_eval: dict | None         # the evaluation of the final step, when this process made it
   steps_per_s: float | None       # over the chunks whose length was already compiled
-  phases: dict = dataclasses.field(default_factory=dict)  # seconds per PHASES entry
+  phases: dict = dataclasses.field(default_factory=dict)  # seconds: compiling, training, ...
 
 
 def _diverged(program: Program, m: dict, step: int, end: int, out: str,
