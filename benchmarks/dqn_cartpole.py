@@ -16,6 +16,7 @@ over 100 evaluation episodes per seed at epsilon 0.
 """
 
 import argparse
+import functools
 import os
 import sys
 import time
@@ -89,6 +90,22 @@ def spread_s(values: list[float]) -> str:
   return f"{min(values):.1f} - {max(values):.1f}" if len(values) > 1 else f"{values[0]:.1f}"
 
 
+def alternated(sides: dict, rounds: int):
+  """(side, round) pairs: every side once per round, the order reversed every other round."""
+  order = list(sides)
+  for r in range(rounds):
+    for side in (order if r % 2 == 0 else order[::-1]):
+      yield side, r
+
+
+def purejaxrl_run(args, python: str, seeds: int) -> dict:
+  """One run of PureJaxRL's DQN in ``python`` (benchmarks/peers/purejaxrl_dqn.py's JSON line)."""
+  r = common.run_peer(python, "purejaxrl_dqn.py", args.purejaxrl, str(args.steps), str(seeds))
+  if r is None:
+    raise SystemExit("PureJaxRL did not run (see above): check --purejaxrl and --purejaxrl-python.")
+  return r
+
+
 def whole_processes(args, pure_python: str) -> dict:
   """Wall seconds of whole processes (start-up, imports, compilation, training, and for jaxrl its
   checkpoints, metrics and final evaluation), one seed, sides alternated over the rounds."""
@@ -110,18 +127,16 @@ def whole_processes(args, pure_python: str) -> dict:
 
   def purejaxrl():
     t = time.perf_counter()
-    if common.run_peer(pure_python, "purejaxrl_dqn.py", args.purejaxrl, str(args.steps), "1") is None:
-      raise SystemExit("PureJaxRL did not run (see above).")
+    purejaxrl_run(args, pure_python, 1)
     return time.perf_counter() - t
 
   sides = {"jaxrl train dqn (whole command)": jaxrl_cli}
   if args.purejaxrl:
     sides["PureJaxRL (whole process)"] = purejaxrl
-  walls, order = {}, list(sides)
-  for r in range(args.rounds):
-    for side in (order if r % 2 == 0 else order[::-1]):
-      walls.setdefault(side, []).append(sides[side]())
-      print(side, f"{walls[side][-1]:.1f} s", flush=True)
+  walls = {}
+  for side, _ in alternated(sides, args.rounds):
+    walls.setdefault(side, []).append(sides[side]())
+    print(side, f"{walls[side][-1]:.1f} s", flush=True)
   return walls
 
 
@@ -151,26 +166,19 @@ def main():
     keys = dqn_program.seed_keys(args.seed, seeds)[0]
     sides = {f"jaxrl, {name}": compiled_run(config, keys) for name, config in layouts.items()}
     if args.purejaxrl:
-      def pure(seeds=seeds):
-        r = common.run_peer(pure_python, "purejaxrl_dqn.py", args.purejaxrl, str(args.steps), str(seeds))
-        if r is None:
-          raise SystemExit("PureJaxRL did not run (see above): check --purejaxrl and --purejaxrl-python.")
-        return r
-      sides["PureJaxRL (10 envs)"] = pure
-    order = list(sides)
-    for r in range(args.rounds):
-      for side in (order if r % 2 == 0 else order[::-1]):
-        out = sides[side]()
-        if isinstance(out, dict):
-          seconds, final = out["seconds"], {"train_return_mean": out["train_return_mean"]}
-        else:
-          states, seconds, metrics = out
-          final = {"states": states, "metrics": metrics}
-        timings.setdefault((side, seeds), []).append(seeds * args.steps / seconds)
-        print(side, seeds, "seeds, round", r, f"{timings[side, seeds][-1]:,.0f} steps/s", flush=True)
-        returns_by[side, seeds] = final
+      sides["PureJaxRL (10 envs)"] = functools.partial(purejaxrl_run, args, pure_python, seeds)
+    for side, r in alternated(sides, args.rounds):
+      out = sides[side]()
+      if isinstance(out, dict):
+        seconds, final = out["seconds"], {"train_return_mean": out["train_return_mean"]}
+      else:
+        states, seconds, metrics = out
+        final = {"states": states, "metrics": metrics}
+      timings.setdefault((side, seeds), []).append(seeds * args.steps / seconds)
+      print(side, seeds, "seeds, round", r, f"{timings[side, seeds][-1]:,.0f} steps/s", flush=True)
+      returns_by[side, seeds] = final
     peer_rate = np.median(timings["PureJaxRL (10 envs)", seeds]) if args.purejaxrl else None
-    for side in order:
+    for side in sides:
       rates, final = timings[side, seeds], returns_by[side, seeds]
       row = {"implementation": side, "seeds": seeds, "steps_per_second": spread(rates),
              "median_steps_per_second": float(np.median(rates))}
