@@ -10,7 +10,6 @@ Timings exclude compilation; each is the best of --repeats runs of --iterations 
 """
 
 import argparse
-import dataclasses
 import os
 import sys
 import time
@@ -90,8 +89,7 @@ def main():
   if args.rolled_threefry:
     threefry.unroll_on_cpu(False)
 
-  base = dqn.DQNConfig.cleanrl("CartPole-v1")
-  config = dataclasses.replace(base, num_envs=args.num_envs) if args.num_envs != 1 else base
+  config = dqn.DQNConfig.cleanrl("CartPole-v1", num_envs=args.num_envs)
   warm = config.learning_starts // config.train_every + 1
   rows = []
   for seeds in args.seeds:

@@ -101,7 +101,7 @@ def run_chunks(program: Program, rundir: files.RunDir, checkpoints: Checkpoints,
   chunks: dict[int, Callable] = {}
   bar = tqdm(total=total_iters * spi, initial=step, disable=not progress, unit=program.unit,
              unit_scale=spi > 1, desc=program.description, dynamic_ncols=True)
-  timed_steps, timed_seconds, last_row, final_eval, phases = 0, 0.0, {}, None, {}
+  timed_steps, last_row, final_eval, phases = 0, {}, None, {}
   t0 = clock() - seconds_before
   try:
     if program.restarts and resumed and iters < total_iters:
@@ -112,14 +112,13 @@ def run_chunks(program: Program, rundir: files.RunDir, checkpoints: Checkpoints,
       with timed(phases, "training" if warm else "compiling", clock):
         if not warm:
           chunks[n] = program.make_chunk(n)
-        t_chunk = clock()
         new_state, m = chunks[n](state)
         if on_chunk is not None:
           new_state, m = on_chunk((iters + n) * spi, new_state, m) or (new_state, m)
         m = jax.device_get(m)
         finite = all_finite(program.watch(new_state, m))
-        if warm:
-          timed_steps, timed_seconds = timed_steps + n * spi, timed_seconds + clock() - t_chunk
+      if warm:
+        timed_steps += n * spi
       if not finite:
         raise _diverged(program, m, step, (iters + n) * spi, rundir.path, checkpoints.latest())
       state, prev, iters = new_state, step, iters + n
@@ -158,7 +157,7 @@ def run_chunks(program: Program, rundir: files.RunDir, checkpoints: Checkpoints,
   finally:
     bar.close()
   return Outcome(state, step, clock() - t0, last_row, final_eval,
-                 timed_steps / timed_seconds if timed_steps else None, phases)
+                 timed_steps / phases["training"] if timed_steps else None, phases)
 
 
 def _postfix(row: dict) -> dict:
