@@ -105,6 +105,17 @@ def _note(method: Method, text: str) -> None:
   print(f"{tool_of(method)}: {text}", file=sys.stderr)
 
 
+def committed(state):
+  """``state`` with its arrays committed to the devices they are on (no copy). A fresh state is
+  jit's uncommitted output and a restored one is committed, and XLA compiles the two as different
+  programs (its sharding propagation options differ): a resume missed the compilation cache its
+  run had filled. Committing both makes them one program."""
+  import jax
+
+  return jax.tree.map(lambda x: jax.device_put(x, x.sharding)
+                      if isinstance(x, jax.Array) and not x.committed else x, state)
+
+
 def _train(run: Run, rundir: files.RunDir, program: Program, state, checkpoints: Checkpoints,
            progress: bool, on_chunk, clock, seconds_before: float = 0.0,
            purge_step: int | None = None, restored: bool = False, start: dict | None = None):
@@ -112,6 +123,7 @@ def _train(run: Run, rundir: files.RunDir, program: Program, state, checkpoints:
   on (the step after its checkpoint); ``restored``: the state came from a checkpoint; ``start``:
   the seconds spent building the state (init or restore), for the summary's phases."""
   events = EventLog(rundir.path, purge_step)
+  state = committed(state)
   try:
     outcome = loop_lib.run_chunks(program, rundir, checkpoints, run.loop, state, events=events,
                                   progress=progress, on_chunk=on_chunk, clock=clock,

@@ -219,3 +219,22 @@ def test_resume_with_fewer_steps_than_done_is_refused_before_anything_is_written
   err = capsys.readouterr().err
   assert f"already at step {case.loop['steps']}" in err and len(err.strip().splitlines()) == 1
   assert _files(out) == before
+
+
+def test_a_restored_state_calls_the_program_its_fresh_state_compiled(tmp_path):
+  """A fresh state (jit's uncommitted output) and the same state restored from a checkpoint
+  (committed to its device) are one compiled program once the run layer commits the fresh one:
+  a resume reads its run's compilation from the cache instead of compiling it again."""
+  from jaxgan import WGANConfig, wgan
+
+  fresh = jax.jit(wgan.init, static_argnums=1)(jax.random.key(0), WGANConfig((2,), arch="mlp", hidden=(4,)))
+  checkpoints = Checkpoints(str(tmp_path / "checkpoints"), 2)
+  checkpoints.save(1, fresh)
+  restored = checkpoints.restore(1, jax.eval_shape(lambda: fresh))
+  checkpoints.close()
+  program = jax.jit(lambda s: jax.tree.reduce(lambda a, x: a + x.sum(), jax.tree.leaves(s), 0.0))
+  program(run.committed(fresh))
+  program(restored)
+  assert program._cache_size() == 1
+  assert jax.tree.leaves(run.committed(fresh))[0].unsafe_buffer_pointer() == \
+      jax.tree.leaves(fresh)[0].unsafe_buffer_pointer()  # committed where it is: no copy
