@@ -279,3 +279,21 @@ def test_caption_embeddings_are_kept_in_the_user_cache(tmp_path, monkeypatch, te
   moved = encoder.replace(params=jax.tree.map(lambda x: x + 1.0, encoder.params))
   assert not np.array_equal(stackgan_run.split_embeddings(moved, captions), first)
   assert len(calls) == 3 and len(list((tmp_path / "cache").iterdir())) == 3
+
+
+def test_the_shapes_preset_is_the_papers_with_narrower_networks():
+  """On shapes a run takes the paper's settings with the CPU-sized widths by default; a width
+  given on the command line wins; other datasets take the paper's widths."""
+  import dataclasses
+
+  from jaxgan.algos import stackgan_run
+
+  s1, p1 = sg.StackGANConfig.shapes((32, 32, 3), 1440), sg.StackGANConfig.paper((32, 32, 3), 1440)
+  assert (s1.gf_dim, s1.df_dim, p1.gf_dim, p1.df_dim) == (32, 32, 128, 64)
+  assert dataclasses.replace(s1, gf_dim=128, df_dim=64) == p1
+  s2 = sg.StackGANConfig.shapes((128, 128, 3), 1440, stage=2)
+  assert (s2.gf_dim, s2.df_dim, s2.lr_halve_every) == (16, 8, 100 * 1440 // 64)
+  assert sg.StackGANConfig.shapes((32, 32, 3), 1440, gf_dim=4).gf_dim == 4
+  pick = stackgan_run.METHOD.preset_for
+  assert pick(None, stackgan_run.StackGANSettings("shapes")) == "shapes"
+  assert pick(None, stackgan_run.StackGANSettings("folder:/data/cub")) == "paper"

@@ -200,7 +200,7 @@ def configure(ctx: Context, settings, preset, overrides: dict, steps) -> StackGA
   if ctx.stage1 is not None:  # Stage-II draws Stage-I's noise
     overrides = {"z_dim": ctx.stage1.config.z_dim, **overrides}
   overrides = {"emb_dim": ctx.encoder.config.emb_dim, **overrides, "stage": stage}
-  return StackGANConfig.paper(ctx.dataset.data_shape, len(ctx.dataset.train), **overrides)
+  return getattr(StackGANConfig, preset)(ctx.dataset.data_shape, len(ctx.dataset.train), **overrides)
 
 
 def check(config: StackGANConfig, ctx: Context, settings) -> None:
@@ -238,6 +238,7 @@ METHOD = Method(
     summary="StackGAN Stage-I / Stage-II (Zhang et al. 2017) on a trained text encoder",
     config=StackGANConfig, settings=StackGANSettings, load=load, pin=pin, configure=configure,
     check=check,
-    presets=("paper",), preset_for=lambda ctx, settings: "paper", derived=("data_shape", "emb_dim"),
+    presets=("paper", "shapes"), derived=("data_shape", "emb_dim"),
+    preset_for=lambda ctx, settings: "shapes" if settings.dataset == "shapes" else "paper",
     build=StackGANProgram, loop_defaults=program.loop_defaults, aliases={"learning_rate": ("--lr",)},
     default_out=program.default_out("stackgan"))
