@@ -31,14 +31,15 @@ def embed_captions(encoder, captions) -> np.ndarray:
 
 def split_embeddings(encoder, captions) -> np.ndarray:
   """``embed_captions`` of a split's captions [N, K], kept in the user's cache under a digest of
-  the encoder (its config and parameters) and of the captions. Embedding the 14,400 training
+  the encoder (its config and parameters), of the captions and of the JAX version and backend that
+  computed them (as the attribute classifier's cache). Embedding the 14,400 training
   captions of shapes took 34-40 s of every Stage-I run on 2 CPU cores; they depend on nothing
   else, so a run of the same encoder on the same data reads them back (bitwise the same). The
   official StackGAN code likewise reads precomputed char-CNN-RNN embeddings."""
   from jaxrun import files
 
   captions = np.asarray(captions, object)
-  digest = hashlib.sha256(repr(encoder.config).encode())
+  digest = hashlib.sha256(f"{encoder.config!r} jax{jax.__version__}-{jax.default_backend()}".encode())
   for leaf in jax.tree.leaves(encoder.params):
     digest.update(np.ascontiguousarray(np.asarray(leaf)).tobytes())
   digest.update(repr(captions.shape).encode() + "\n".join(captions.ravel()).encode())
