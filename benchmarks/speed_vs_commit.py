@@ -72,8 +72,9 @@ def _python(root: str, code: str) -> dict:
 
 def _command(root: str, steps: int) -> dict:
   """The training command, timed from the outside; the loop's seconds from its own output."""
-  env = {**os.environ, "PYTHONPATH": root, "JAX_PLATFORMS": os.environ.get("JAX_PLATFORMS", "cpu")}
   with tempfile.TemporaryDirectory() as work:
+    env = {**os.environ, "PYTHONPATH": root, "JAX_PLATFORMS": os.environ.get("JAX_PLATFORMS", "cpu"),
+           "JAXGAN_CACHE": os.path.join(work, "cache")}  # compiled from scratch, both sides
     cmd = [sys.executable, "-m", "jaxrl.cli", "train", "dqn", "--env", "CartPole-v1", "--preset",
            "cleanrl", "--steps", str(steps), "--seeds", "1", "--eval-every", "0", "--no-progress",
            "--out", os.path.join(work, "run")]

@@ -116,3 +116,27 @@ def test_top_level_help_lists_the_methods_and_commands(capsys):
     assert f"  {name} " in out
   assert "sample" in out and "eval" in out
   assert rl_cli.main([]) == 2  # no command: the usage, and a failure status
+
+
+def test_commands_keep_compiled_programs_in_the_user_cache_unless_the_user_chose(tmp_path, monkeypatch):
+  """The command line points JAX's persistent compilation cache at the user cache, with a size
+  limit; a cache directory the user set, or JAX_ENABLE_COMPILATION_CACHE, is left as it is."""
+  import jax
+
+  monkeypatch.setenv("JAXGAN_CACHE", str(tmp_path / "cache"))
+  monkeypatch.delenv("JAX_ENABLE_COMPILATION_CACHE", raising=False)
+  before = jax.config.jax_compilation_cache_dir, jax.config.jax_compilation_cache_max_size
+  try:
+    jax.config.update("jax_compilation_cache_dir", "/somewhere/the/user/chose")
+    assert run_cli.use_compilation_cache() is None
+    assert jax.config.jax_compilation_cache_dir == "/somewhere/the/user/chose"
+    jax.config.update("jax_compilation_cache_dir", None)
+    monkeypatch.setenv("JAX_ENABLE_COMPILATION_CACHE", "false")
+    assert run_cli.use_compilation_cache() is None and jax.config.jax_compilation_cache_dir is None
+    monkeypatch.delenv("JAX_ENABLE_COMPILATION_CACHE")
+    path = run_cli.use_compilation_cache()
+    assert path == str(tmp_path / "cache" / "xla") == jax.config.jax_compilation_cache_dir
+    assert jax.config.jax_compilation_cache_max_size == run_cli.COMPILATION_CACHE_BYTES
+  finally:
+    jax.config.update("jax_compilation_cache_dir", before[0])
+    jax.config.update("jax_compilation_cache_max_size", before[1])

@@ -163,17 +163,23 @@ def test_moving_digits_splits_are_fixed_and_disjoint():
 
 def test_multiscale_generator_shapes_and_its_coarse_to_fine_sum():
   c = tiny()
-  state = F.init(jax.random.key(0), c)
-  inputs = jax.random.uniform(jax.random.key(1), (2, 16, 16, 4), minval=-1, maxval=1)
-  preds = F.generate(c, state.generator.params, inputs)
+
+  @jax.jit  # one program, not an eager run of every operation
+  def run(inputs):
+    params = F.init(jax.random.key(0), c).generator.params
+    preds = F.generate(c, params, inputs)
+    g = lambda k, x: nets.ScaleGenerator(*TINY_G[k + 1], 1).apply({"params": params[f"G{k + 1}"]}, x)
+    by_definition = [jnp.tanh(g(0, nets.downsample(inputs, 4)))]
+    for k in (1, 2):
+      up = nets.upsample(preds[k - 1], 2)
+      x = jnp.concatenate([nets.downsample(inputs, c.scales[k]), up], -1)
+      by_definition.append(jnp.tanh(up + g(k, x)))
+    return preds, by_definition
+
+  preds, by_definition = run(jax.random.uniform(jax.random.key(1), (2, 16, 16, 4), minval=-1, maxval=1))
   assert [p.shape for p in preds] == [(2, 4, 4, 1), (2, 8, 8, 1), (2, 16, 16, 1)]
-  params = state.generator.params
-  g = lambda k, x: nets.ScaleGenerator(*TINY_G[k + 1], 1).apply({"params": params[f"G{k + 1}"]}, x)
-  np.testing.assert_allclose(preds[0], jnp.tanh(g(0, nets.downsample(inputs, 4))), atol=1e-6)
-  for k in (1, 2):
-    up = nets.upsample(preds[k - 1], 2)
-    x = jnp.concatenate([nets.downsample(inputs, c.scales[k]), up], -1)
-    np.testing.assert_allclose(preds[k], jnp.tanh(up + g(k, x)), atol=1e-6)
+  for pred, expected in zip(preds, by_definition):
+    np.testing.assert_allclose(pred, expected, atol=1e-6)
 
 
 def test_downsample_is_block_mean_and_upsample_repeats():
@@ -184,14 +190,16 @@ def test_downsample_is_block_mean_and_upsample_repeats():
 
 def test_discriminator_gets_one_logit_per_scale_and_prediction_feeds_back():
   c = tiny(loss="adv+gdl+l1")
-  state = F.init(jax.random.key(0), c)
+  state = jax.jit(F.init, static_argnums=1)(jax.random.key(0), c)
+  predict = jax.jit(F.predict, static_argnums=2)
   seq = jax.random.uniform(jax.random.key(1), (3, 6, 16, 16, 1), minval=-1, maxval=1)
-  two = F.predict(state, seq[:, :4], 2)
+  two = predict(state, seq[:, :4], 2)
   assert two.shape == (3, 2, 16, 16, 1) and float(jnp.max(jnp.abs(two))) < 1
   fed = jnp.concatenate([seq[:, 1:4], two[:, :1]], 1)
-  np.testing.assert_allclose(two[:, 1], F.predict(state, fed, 1)[:, 0], atol=1e-6)
-  # fully convolutional: whole frames of another size
-  assert F.predict(state, jnp.zeros((1, 4, 24, 32, 1)), 1).shape == (1, 1, 24, 32, 1)
+  np.testing.assert_allclose(two[:, 1], predict(state, fed, 1)[:, 0], atol=1e-6)
+  # fully convolutional: whole frames of another size (traced)
+  assert jax.eval_shape(lambda s, x: F.predict(s, x, 1), state,
+                        jnp.zeros((1, 4, 24, 32, 1))).shape == (1, 1, 24, 32, 1)
 
 
 def test_train_step_updates_both_players_and_is_bitwise_reproducible():

@@ -44,21 +44,22 @@ def test_depth_to_space_layout():
 
 @pytest.mark.parametrize("size,channels", [(16, 1), (32, 3), (64, 3)])
 def test_dcgan_shapes(size, channels):
-  g = nets.DCGANGenerator((size, size, channels), width=8)
-  z = jnp.zeros((3, 100))
-  variables = g.init(jax.random.key(0), z)
-  images = g.apply(variables, z, train=False)
-  assert images.shape == (3, size, size, channels)
-  critic = nets.DCGANCritic(width=8)
-  scores = critic.apply(critic.init(jax.random.key(1), images), images, train=False)
-  assert scores.shape == (3,)
+  """(Traced, not run: shapes need no compilation.)"""
+  g, critic = nets.DCGANGenerator((size, size, channels), width=8), nets.DCGANCritic(width=8)
+
+  def shapes(z):
+    images = g.apply(g.init(jax.random.key(0), z), z, train=False)
+    return images, critic.apply(critic.init(jax.random.key(1), images), images, train=False)
+
+  images, scores = jax.eval_shape(shapes, jnp.zeros((3, 100)))
+  assert images.shape == (3, size, size, channels) and scores.shape == (3,)
 
 
 def test_dcgan_generator_has_the_official_parameter_count():
   # models/dcgan.py, isize 64, nz 100, ngf 64, nc 3: bias-free transposed convs + batch norm.
   convs = 100 * 512 * 16 + 512 * 256 * 16 + 256 * 128 * 16 + 128 * 64 * 16 + 64 * 3 * 16
   norms = 2 * (512 + 256 + 128 + 64)
-  variables = nets.DCGANGenerator((64, 64, 3)).init(jax.random.key(0), jnp.zeros((1, 100)))
+  variables = jax.eval_shape(nets.DCGANGenerator((64, 64, 3)).init, jax.random.key(0), jnp.zeros((1, 100)))
   assert sum(p.size for p in jax.tree.leaves(variables["params"])) == convs + norms
 
 
@@ -80,12 +81,15 @@ def test_maxout_is_max_over_pieces():
 @pytest.mark.parametrize("num_classes", [0, 10])
 def test_paper_mlps_shapes(num_classes):
   y = jnp.arange(4) % 10 if num_classes else None
-  g = nets.GoodfellowGenerator((28, 28, 1), num_classes)
-  z = jnp.zeros((4, 100))
-  images = g.apply(g.init(jax.random.key(0), z, y), z, y, train=False)
+  g, d = nets.GoodfellowGenerator((28, 28, 1), num_classes), nets.MaxoutDiscriminator(num_classes)
+
+  @jax.jit  # one program, not an eager run of every operation
+  def run(z):
+    images = g.apply(g.init(jax.random.key(0), z, y), z, y, train=False)
+    return images, d.apply(d.init(jax.random.key(1), images, y), images, y, train=False)
+
+  images, logits = run(jax.random.normal(jax.random.key(2), (4, 100)))
   assert images.shape == (4, 28, 28, 1) and float(jnp.abs(images).max()) <= 1.0
-  d = nets.MaxoutDiscriminator(num_classes)
-  logits = d.apply(d.init(jax.random.key(1), images, y), images, y, train=False)
   assert logits.shape == (4,)
 
 

@@ -57,8 +57,8 @@ def device_data(split, encoder) -> dict:
 
 
 @functools.partial(jax.jit, static_argnums=3)
-def _generate(state, key, embeddings, sample_condition):
-  return generate(state, key, embeddings, sample_condition)
+def _generate(state, key, embeddings, sample_condition, z=None):
+  return generate(state, key, embeddings, sample_condition, z)
 
 
 def class_match_accuracy(encoder, split, generated, emb) -> dict:
@@ -132,7 +132,7 @@ def interpolate(state: StackGANState, encoder, text_a: str, text_b: str, steps: 
   alphas = np.linspace(0.0, 1.0, steps)[:, None]
   emb = jnp.asarray((1 - alphas) * e_a + alphas * e_b)
   z = jnp.broadcast_to(jax.random.normal(key, (1, c.z_dim)), (steps, c.z_dim))
-  return np.asarray(generate(state, key, emb, sample_condition=False, z=z))
+  return np.asarray(_generate(state, key, emb, False, z))
 
 
 # ---- the run layer --------------------------------------------------------------------------------
@@ -160,10 +160,11 @@ def _restore(path: str, method: Method, step: int | None):
 
 
 def load(settings: StackGANSettings) -> Context:
-  """The data, and the states of the runs this one builds on (at the recorded checkpoints)."""
+  """The data, and the states of the runs this one builds on (at the recorded checkpoints). The
+  runs are checked first: a wrong --stage1 or --text-encoder fails before the images are drawn
+  (shapes at 128 px takes seconds)."""
   from jaxrun import files
 
-  dataset = program.load_captioned(settings, "StackGAN")
   stage1 = None
   if settings.stage1:
     if settings.text_encoder:
@@ -172,6 +173,9 @@ def load(settings: StackGANSettings) -> Context:
     if record["method"] != "stackgan" or record["config"]["stage"] != 1:
       raise ValueError(f"{settings.stage1} holds a {record['method']} run (stage "
                        f"{record['config'].get('stage', '-')}); --stage1 takes a StackGAN Stage-I run.")
+    side = record["config"]["data_shape"][0]
+    if settings.image_size is not None and settings.image_size != 4 * side:
+      raise ValueError(f"Stage-II refines the {side} px Stage-I images 4x: pass --image-size {4 * side}.")
     stage1 = _restore(settings.stage1, METHOD, settings.stage1_step)
     encoder_dir, encoder_step = record["settings"]["text_encoder"], record["settings"]["text_encoder_step"]
   elif settings.text_encoder:
@@ -179,7 +183,8 @@ def load(settings: StackGANSettings) -> Context:
   else:
     raise ValueError("StackGAN is conditioned on a trained text encoder: train one with `jaxgan "
                      "train text-encoder --dataset ... --out DIR` and pass --text-encoder DIR.")
-  return Context(dataset, _restore(encoder_dir, text_encoder.METHOD, encoder_step), stage1)
+  encoder = _restore(encoder_dir, text_encoder.METHOD, encoder_step)
+  return Context(program.load_captioned(settings, "StackGAN"), encoder, stage1)
 
 
 def pin(settings: StackGANSettings, ctx: Context) -> StackGANSettings:
