@@ -314,31 +314,6 @@ def _usage(tool: str, description: str, registry: Registry, commands: dict) -> s
   return "\n".join(lines) + "\n"
 
 
-COMPILATION_CACHE_BYTES = 2 << 30
-
-
-def use_compilation_cache() -> str | None:
-  """Keeps the programs XLA compiles in the user's cache (``xla`` under
-  :func:`jaxrun.files.user_cache`; at most 2 GiB, the least recently used dropped first), so a
-  run's next run, resume, ``sample`` or ``eval`` reads its programs back instead of compiling
-  them again (a 50-step StackGAN Stage-I run spent ~14 s compiling): the same programs, the same
-  bits. The directory path; None, leaving JAX as it is, where the user chose a cache
-  (``JAX_COMPILATION_CACHE_DIR``) or none (``JAX_ENABLE_COMPILATION_CACHE=false``), or where the
-  user cache cannot be made."""
-  import jax
-
-  from jaxrun import files
-
-  if jax.config.jax_compilation_cache_dir or "JAX_ENABLE_COMPILATION_CACHE" in os.environ:
-    return None
-  path = files.user_cache("xla")
-  if path is None:
-    return None
-  jax.config.update("jax_compilation_cache_dir", path)
-  jax.config.update("jax_compilation_cache_max_size", COMPILATION_CACHE_BYTES)
-  return path
-
-
 def main(tool: str, description: str, registry: Registry, commands: dict[str, Callable],
          argv: list[str] | None = None) -> int:
   """``TOOL train METHOD ...`` or ``TOOL COMMAND ...`` (``commands[COMMAND](argv)``); failures a user
@@ -354,7 +329,8 @@ def main(tool: str, description: str, registry: Registry, commands: dict[str, Ca
   command, rest = argv[0], argv[1:]
   try:
     if not any(a in ("-h", "--help") for a in rest):  # help imports no JAX
-      use_compilation_cache()
+      from jaxrun import files
+      files.use_compilation_cache()
     if command == "train":
       if not rest or rest[0] in ("-h", "--help") or rest[0].startswith("-"):
         print(usage, end="")

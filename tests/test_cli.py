@@ -123,20 +123,22 @@ def test_commands_keep_compiled_programs_in_the_user_cache_unless_the_user_chose
   limit; a cache directory the user set, or JAX_ENABLE_COMPILATION_CACHE, is left as it is."""
   import jax
 
+  from jaxrun import files
+
   monkeypatch.setenv("JAXGAN_CACHE", str(tmp_path / "cache"))
   monkeypatch.delenv("JAX_ENABLE_COMPILATION_CACHE", raising=False)
   before = jax.config.jax_compilation_cache_dir, jax.config.jax_compilation_cache_max_size
   try:
     jax.config.update("jax_compilation_cache_dir", "/somewhere/the/user/chose")
-    assert run_cli.use_compilation_cache() is None
+    assert files.use_compilation_cache() is None
     assert jax.config.jax_compilation_cache_dir == "/somewhere/the/user/chose"
     jax.config.update("jax_compilation_cache_dir", None)
     monkeypatch.setenv("JAX_ENABLE_COMPILATION_CACHE", "false")
-    assert run_cli.use_compilation_cache() is None and jax.config.jax_compilation_cache_dir is None
+    assert files.use_compilation_cache() is None and jax.config.jax_compilation_cache_dir is None
     monkeypatch.delenv("JAX_ENABLE_COMPILATION_CACHE")
-    path = run_cli.use_compilation_cache()
+    path = files.use_compilation_cache()
     assert path == str(tmp_path / "cache" / "xla") == jax.config.jax_compilation_cache_dir
-    assert jax.config.jax_compilation_cache_max_size == run_cli.COMPILATION_CACHE_BYTES
+    assert jax.config.jax_compilation_cache_max_size == files.COMPILATION_CACHE_BYTES
   finally:
     jax.config.update("jax_compilation_cache_dir", before[0])
     jax.config.update("jax_compilation_cache_max_size", before[1])

@@ -1,0 +1,127 @@
+"""The Atari learner against PyTorch's (issue 15, item 4): one DQN gradient step of the `nature`
+preset (the Nature CNN on a [32, 4, 84, 84] uint8 minibatch, Huber loss against the target
+network's max, centred RMSProp), the minibatch already in memory on both sides.
+
+  python benchmarks/atari_learner.py --peer-python /path/to/torch-venv/bin/python
+
+jaxrl's side is ``jaxrl.dqn.algorithm.loss_fn`` and ``optimizer`` as the training loop runs them,
+timed two ways: one jitted update per Python call (as PyTorch's loop calls its step), and a
+``lax.scan`` of updates (how the training loop runs them, inside its compiled iteration). The
+PyTorch side is benchmarks/peers/pytorch_dqn.py (CleanRL's dqn_atari.py update with Mnih et al.'s
+loss and optimiser). Each figure is the best of --repeats blocks of --updates updates after
+compilation / warm-up; the sides alternate over --rounds, and the table keeps each side's best.
+"""
+
+import argparse
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import optax  # noqa: E402
+
+import common  # noqa: E402
+from jaxrl.dqn import DQNConfig, algorithm  # noqa: E402
+
+
+def batch_of(key, size: int, num_actions: int) -> dict:
+  k = jax.random.split(key, 5)
+  frames = lambda k: jax.random.randint(k, (size, 4, 84, 84), 0, 256).astype(jnp.uint8)
+  return {"obs": frames(k[0]), "next_obs": frames(k[1]),
+          "action": jax.random.randint(k[2], (size,), 0, num_actions),
+          "reward": jax.random.uniform(k[3], (size,)),
+          "terminated": jax.random.uniform(k[4], (size,)) < 0.1}
+
+
+def learner(config: DQNConfig):
+  """(params, opt_state, batch, one jitted update, a jitted scan of n updates)."""
+  net, tx = algorithm.q_network(config), algorithm.optimizer(config)
+  batch = batch_of(jax.random.key(1), config.batch_size, 4)
+  params = net.init(jax.random.key(0), batch["obs"][:1])
+  target = jax.tree.map(jnp.copy, params)
+
+  def update(params, opt_state, batch):
+    (loss, _), grads = jax.value_and_grad(algorithm.loss_fn, has_aux=True)(params, target, batch, config)
+    updates, opt_state = tx.update(grads, opt_state, params)
+    return optax.apply_updates(params, updates), opt_state, loss
+
+  def scan(params, opt_state, batch, n):
+    def body(carry, _):
+      p, o, loss = update(*carry, batch)
+      return (p, o), loss
+    (params, opt_state), losses = jax.lax.scan(body, (params, opt_state), None, length=n)
+    return params, opt_state, losses[-1]
+
+  return (params, tx.init(params), batch, jax.jit(update, donate_argnums=(0, 1)),
+          jax.jit(scan, static_argnums=3, donate_argnums=(0, 1)))
+
+
+def time_jax(config, updates: int, repeats: int) -> dict:
+  params, opt_state, batch, one, scan = learner(config)
+  for _ in range(2):  # compile and warm up
+    params, opt_state, loss = one(params, opt_state, batch)
+    params, opt_state, loss = scan(params, opt_state, batch, updates)
+  jax.block_until_ready(loss)
+  best = {"per_call": float("inf"), "scan": float("inf")}
+  for _ in range(repeats):
+    t = time.perf_counter()
+    for _ in range(updates):
+      params, opt_state, loss = one(params, opt_state, batch)
+    jax.block_until_ready(loss)
+    best["per_call"] = min(best["per_call"], time.perf_counter() - t)
+    t = time.perf_counter()
+    params, opt_state, loss = scan(params, opt_state, batch, updates)
+    jax.block_until_ready(loss)
+    best["scan"] = min(best["scan"], time.perf_counter() - t)
+  return {k: updates / v for k, v in best.items()}
+
+
+def main():
+  p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+  p.add_argument("--peer-python", help="a Python with torch (benchmarks/peers/pytorch_dqn.py)")
+  p.add_argument("--updates", type=int, default=50)
+  p.add_argument("--repeats", type=int, default=3)
+  p.add_argument("--rounds", type=int, default=3)
+  p.add_argument("--name", default="atari_learner_cpu")
+  args = p.parse_args()
+
+  config = DQNConfig.nature("Breakout-v5")
+  sides = {"jaxrl": lambda: time_jax(config, args.updates, args.repeats)}
+  if args.peer_python:
+    sides["pytorch"] = lambda: common.run_peer(args.peer_python, "pytorch_dqn.py", str(args.updates),
+                                               str(args.repeats))
+  best: dict = {}
+  for r in range(args.rounds):
+    for side in (list(sides) if r % 2 == 0 else list(reversed(sides))):
+      out = sides[side]()
+      if out is None:
+        sys.exit(f"the {side} side did not run (see above)")
+      print(side, out, flush=True)
+      for k, v in out.items():
+        if isinstance(v, float):
+          best[(side, k)] = max(best.get((side, k), 0.0), v)
+        else:
+          best[(side, k)] = v
+  rows = [{"implementation": "jaxrl, one jitted update per call", "updates_per_s": best[("jaxrl", "per_call")]},
+          {"implementation": "jaxrl, updates in a lax.scan (as the training loop runs them)",
+           "updates_per_s": best[("jaxrl", "scan")]}]
+  if ("pytorch", "updates_per_s") in best:
+    torch_rate = best[("pytorch", "updates_per_s")]
+    rows.append({"implementation": f"PyTorch {best[('pytorch', 'torch')]} ({best[('pytorch', 'threads')]} "
+                                   "threads), CleanRL's update", "updates_per_s": torch_rate})
+    for row in rows:
+      row["vs_pytorch"] = row["updates_per_s"] / torch_rate
+  notes = ("Nature DQN gradient step, batch 32 of 4 x 84 x 84 uint8 frames, Huber loss, centred "
+           "RMSProp; the minibatch in memory on both sides (replay sampling not timed). Best of "
+           f"{args.repeats} blocks of {args.updates} updates per round, {args.rounds} rounds, sides "
+           "alternated; compilation and warm-up excluded.")
+  result = {"rows": {r["implementation"]: r for r in rows}, "updates": args.updates,
+            "repeats": args.repeats, "rounds": args.rounds}
+  print(common.write(args.name, result, rows, notes))
+
+
+if __name__ == "__main__":
+  main()
