@@ -1,3 +1,5 @@
+import functools
+
 import chex
 import jax
 import jax.numpy as jnp
@@ -18,14 +20,17 @@ CASES = {
 }
 
 
+@functools.partial(jax.jit, static_argnums=(0, 4))
+def _scan(algo, state, data, key, steps):
+  return jax.lax.scan(lambda s, i: algo.train_step(s, data, jax.random.fold_in(key, i)), state,
+                      jnp.arange(steps))
+
+
 def _run(algo, config, data, seed, steps):
-  state = algo.init(jax.random.key(seed), config)
-
-  def body(state, i):
-    return algo.train_step(state, data, jax.random.fold_in(jax.random.key(seed), i))
-
-  state, metrics = jax.jit(lambda s: jax.lax.scan(body, s, jnp.arange(steps)))(state)
-  return state, metrics
+  """(state, metrics per step); data and key are arguments, so runs of one config and length
+  share one program."""
+  key = jax.random.key(seed)
+  return _scan(algo, jax.jit(algo.init, static_argnums=1)(key, config), data, key, steps)
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
@@ -43,11 +48,12 @@ def test_same_key_bitwise_identical_different_key_different(name):
 def test_vmap_over_seeds_equals_separate_runs():
   algo, config, data = CASES["wgan"]
   keys = jax.random.split(jax.random.key(7), 3)
-  states = jax.vmap(lambda k: algo.init(k, config))(keys)
+  init = jax.jit(algo.init, static_argnums=1)
+  states = jax.jit(jax.vmap(lambda k: algo.init(k, config)))(keys)
   step_keys = jax.random.split(jax.random.key(8), 3)
   batched, metrics = jax.jit(jax.vmap(algo.train_step, in_axes=(0, None, 0)))(states, data, step_keys)
   for i in range(3):
-    single, m = jax.jit(algo.train_step)(algo.init(keys[i], config), data, step_keys[i])
+    single, m = jax.jit(algo.train_step)(init(keys[i], config), data, step_keys[i])
     # atol: vmap reorders float sums, and RMSProp's first step (~lr * sign(g) / 0.1) amplifies that
     # noise where a gradient is near 0; steps are 5e-4, so 1e-5 still catches any real mismatch.
     chex.assert_trees_all_close(jax.tree.map(lambda x: x[i], batched), single, atol=1e-5, rtol=1e-5)

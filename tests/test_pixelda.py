@@ -196,7 +196,7 @@ def test_same_key_bitwise_identical_parameters():
 def test_train_step_vmaps_over_seeds():
   config = pixelda.PixelDAConfig(**TINY)
   data, keys = _data(), jax.random.split(jax.random.key(0), 2)
-  states = jax.vmap(pixelda.init, in_axes=(0, None))(keys, config)
+  states = jax.jit(jax.vmap(pixelda.init, in_axes=(0, None)), static_argnums=1)(keys, config)
   batched, _ = jax.jit(jax.vmap(pixelda.train_step, in_axes=(0, None, 0)))(
       states, data, jax.random.split(jax.random.key(1), 2))
   for i in range(2):

@@ -134,10 +134,10 @@ def test_train_step_is_reproducible_and_the_discriminator_learns_to_match():
   few steps teach the discriminator to score real matching pairs above mismatched ones."""
   config = sg.StackGANConfig(data_shape=(32, 32, 3), emb_dim=16, gf_dim=8, df_dim=8, batch_size=16)
   data = _data()
-  step = jax.jit(sg.train_step)
+  step, init = jax.jit(sg.train_step), jax.jit(sg.init, static_argnums=1)
 
   def run(key, n):
-    state, gaps = sg.init(key, config), []
+    state, gaps = init(key, config), []
     for i in range(n):
       state, m = step(state, data, jax.random.fold_in(key, i))
       gaps.append(float(m["d_real"]) - float(m["d_wrong"]))

@@ -33,13 +33,16 @@ def main(updates: int = 50, repeats: int = 3, threads: int = 0, num_actions: int
   target.load_state_dict(q.state_dict())
   opt = torch.optim.RMSprop(q.parameters(), lr=2.5e-4, alpha=0.95, eps=0.01, centered=True)
   g = torch.Generator().manual_seed(1)
-  obs = torch.randint(0, 256, (batch, 4, 84, 84), dtype=torch.uint8, generator=g)
-  next_obs = torch.randint(0, 256, (batch, 4, 84, 84), dtype=torch.uint8, generator=g)
-  action = torch.randint(0, num_actions, (batch,), generator=g)
-  reward = torch.rand(batch, generator=g)
-  done = (torch.rand(batch, generator=g) < 0.1).float()
 
-  def update():
+  def minibatch():
+    frames = lambda: torch.randint(0, 256, (batch, 4, 84, 84), dtype=torch.uint8, generator=g)
+    return (frames(), frames(), torch.randint(0, num_actions, (batch,), generator=g),
+            torch.rand(batch, generator=g), (torch.rand(batch, generator=g) < 0.1).float())
+
+  pool = [minibatch() for _ in range(4)]  # cycled through, as the jaxrl side does
+
+  def update(i):
+    obs, next_obs, action, reward, done = pool[i % len(pool)]
     with torch.no_grad():
       target_max = target(next_obs.float() / 255.0).max(1).values
       td_target = reward + 0.99 * target_max * (1 - done)
@@ -50,13 +53,13 @@ def main(updates: int = 50, repeats: int = 3, threads: int = 0, num_actions: int
     opt.step()
     return loss
 
-  for _ in range(3):  # warm-up
-    update()
+  for i in range(3):  # warm-up
+    update(i)
   best = float("inf")
   for _ in range(repeats):
     t = time.perf_counter()
-    for _ in range(updates):
-      loss = update()
+    for i in range(updates):
+      loss = update(i)
     loss.item()
     best = min(best, time.perf_counter() - t)
   print(json.dumps({"updates_per_s": updates / best, "torch": torch.__version__,
