@@ -78,6 +78,22 @@ def reed_folder():
   return _reed_folder
 
 
+# Next-frame networks small enough to compile in seconds (per scale: G's two 3x3 convolutions to
+# 4 maps; D's convolution to 4 maps and its two fully connected layers), registered as
+# ``--networks tiny`` by the ``tiny_frame_networks`` fixture.
+TINY_FRAME_G = tuple(((3, 3), (4,)) for _ in range(4))
+TINY_FRAME_D = tuple(((3,), (4,), (8,)) for _ in range(4))
+
+
+@pytest.fixture(scope="session")
+def tiny_frame_networks():
+  from jaxgan.algos import frames
+
+  with pytest.MonkeyPatch.context() as patch:
+    patch.setitem(frames.NETWORKS, "tiny", (TINY_FRAME_G, TINY_FRAME_D))
+    yield
+
+
 # A text encoder small enough to train in seconds (shapes at 32 px), for the StackGAN runs.
 TINY_ENCODER = {"classes_per_batch": 4, "captions_per_class": 1, "emb_dim": 16, "max_length": 110,
                 "conv_features": (16, 16), "cnn_dim": 16, "image_width": 8}

@@ -14,14 +14,10 @@ from jaxgan.data import moving
 from jaxgan.metrics import frames as M
 from jaxgan.nets import frames as nets
 
-# G and D of one small layer per scale: fast to compile, the same structure.
-TINY_G = tuple(((3, 3), (4,)) for _ in range(4))
-TINY_D = tuple(((3,), (4,), (8,)) for _ in range(4))
 
-
-@pytest.fixture(autouse=True)
-def tiny_networks(monkeypatch):
-  monkeypatch.setitem(F.NETWORKS, "tiny", (TINY_G, TINY_D))
+@pytest.fixture(autouse=True)  # --networks tiny (conftest): fast to compile, the same structure
+def _tiny(tiny_frame_networks):
+  pass
 
 
 def tiny(**kw):
@@ -168,7 +164,7 @@ def test_multiscale_generator_shapes_and_its_coarse_to_fine_sum():
   def run(inputs):
     params = F.init(jax.random.key(0), c).generator.params
     preds = F.generate(c, params, inputs)
-    g = lambda k, x: nets.ScaleGenerator(*TINY_G[k + 1], 1).apply({"params": params[f"G{k + 1}"]}, x)
+    g = lambda k, x: nets.ScaleGenerator(*F.NETWORKS["tiny"][0][k + 1], 1).apply({"params": params[f"G{k + 1}"]}, x)
     by_definition = [jnp.tanh(g(0, nets.downsample(inputs, 4)))]
     for k in (1, 2):
       up = nets.upsample(preds[k - 1], 2)
@@ -205,10 +201,10 @@ def test_discriminator_gets_one_logit_per_scale_and_prediction_feeds_back():
 def test_train_step_updates_both_players_and_is_bitwise_reproducible():
   c = tiny(loss="adv+gdl+l1")
   data = {"x": jnp.asarray(np.random.default_rng(0).integers(0, 256, (10, 6, 16, 16, 1), np.uint8))}
-  step = jax.jit(lambda s, k: F.train_step(s, data, k))
+  step, init = jax.jit(lambda s, k: F.train_step(s, data, k)), jax.jit(F.init, static_argnums=1)
 
   def run(seed):
-    state = F.init(jax.random.key(seed), c)
+    state = init(jax.random.key(seed), c)
     for i in range(3):
       state, metrics = step(state, jax.random.key(100 + i))
     return state, metrics
@@ -218,12 +214,12 @@ def test_train_step_updates_both_players_and_is_bitwise_reproducible():
   for x, y in zip(jax.tree.leaves((a.generator.params, a.discriminator.params)),
                   jax.tree.leaves((b.generator.params, b.discriminator.params))):
     np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
-  fresh = F.init(jax.random.key(0), c)
+  fresh = init(jax.random.key(0), c)
   moved = lambda p, q: any(not np.array_equal(x, y) for x, y in zip(jax.tree.leaves(p), jax.tree.leaves(q)))
   assert moved(a.generator.params, fresh.generator.params)
   assert moved(a.discriminator.params, fresh.discriminator.params)
   assert {"d_loss", "g_adv", "lp", "gdl"} <= set(metrics) and int(a.step) == 3
-  l2_only = F.init(jax.random.key(0), tiny(loss="l2"))
+  l2_only = init(jax.random.key(0), tiny(loss="l2"))
   assert l2_only.discriminator.params == {}
   _, m = jax.jit(lambda s, k: F.train_step(s, data, k))(l2_only, jax.random.key(0))
   assert "d_loss" not in m and "gdl" not in m

@@ -20,9 +20,10 @@ def test_a_short_l2_run_beats_copy_last_frame(tmp_path, capsys):
   assert model["psnr"]["moving"]["low"] > copy["psnr"]["moving"]["high"], (model, copy)
 
 
-def test_train_then_sample_and_evaluate_from_the_command_line(tmp_path, capsys):
+def test_train_then_sample_and_evaluate_from_the_command_line(tmp_path, capsys, tiny_frame_networks):
   out = str(tmp_path / "r")
   assert cli.main(["train", "frames", "--preset", "l2", "--background", "grey", "--steps", "2",
+                   "--networks", "tiny",
                    "--log-every", "2", "--sample-every", "0", "--checkpoint-every", "2",
                    "--no-evaluate", "--no-progress", "--out", out]) == 0
   assert cli.main(["sample", out, "--out", str(tmp_path / "strip.png"), "--n", "3"]) == 0

@@ -47,15 +47,13 @@ def test_batch_that_does_not_split_is_refused():
     step(state, {"x": jnp.zeros((6, 16, 16, 1))}, jax.random.key(0))
 
 
-def test_frames_adversarial_iteration_data_parallel_equals_single_device(monkeypatch):
+def test_frames_adversarial_iteration_data_parallel_equals_single_device(tiny_frame_networks):
   # Next-frame prediction, D step then G step, each drawing its own windows from the sequences.
   from jaxgan.algos import frames
 
-  # two scales of narrow networks keep the two compilations short (16 s each for the paper's
-  # small networks at one scale)
-  monkeypatch.setitem(frames.NETWORKS, "narrow", (tuple(((3, 3), (4,)) for _ in range(4)),
-                                                  tuple(((3,), (4,), (8,)) for _ in range(4))))
-  config = frames.FramesConfig.row("adv-gdl", (16, 16, 1), networks="narrow", scales=(2, 1))
+  # two scales of tiny networks keep the two compilations short (16 s each for the official
+  # script's small networks at one scale)
+  config = frames.FramesConfig.row("adv-gdl", (16, 16, 1), networks="tiny", scales=(2, 1))
   state = jax.jit(frames.init, static_argnums=1)(jax.random.key(0), config)
   data = {"x": jnp.asarray(np.random.default_rng(0).integers(0, 256, (12, 6, 16, 16, 1), np.uint8))}
   key = jax.random.key(2)

@@ -74,9 +74,9 @@ CASES = [
     Case("jaxgan", "pixelda", {"image_size": 8},
          {"generator_filters": 8, "generator_blocks": 1, "discriminator_filters": 8,
           "batch_size": 8}, GAN_LOOP, 6, ("--image-size", "8", "--steps", "4")),
-    Case("jaxgan", "frames", {},  # both players at one scale: a short compilation
-         {"loss": "adv+l2", "scales": (1,), "batch_size": 4}, GAN_LOOP, 6,
-         ("--loss", "adv+l2", "--scales", "1", "--steps", "4")),
+    Case("jaxgan", "frames", {},  # both players, tiny networks at one scale: a short compilation
+         {"loss": "adv+l2", "scales": (1,), "batch_size": 4, "networks": "tiny"}, GAN_LOOP, 6,
+         ("--loss", "adv+l2", "--scales", "1", "--networks", "tiny", "--steps", "4")),
     Case("jaxrl", "dqn", {"env": "CartPole-v1", "seeds": 2},
          {"learning_starts": 500, "buffer_size": 2_000, "batch_size": 32, "target_update_every": 200,
           "hidden": (32, 32), "exploration_steps": 1_500},
@@ -122,7 +122,7 @@ def _files(out):
 
 
 @pytest.fixture(scope="module")
-def finished(tmp_path_factory, text_encoder_run):
+def finished(tmp_path_factory, text_encoder_run, tiny_frame_networks):
   """{case id: (run directory, final state)} of each case's uninterrupted run, made on demand."""
   done = {}
 
