@@ -118,7 +118,7 @@ def whole_processes(args, pure_python: str) -> dict:
              "cleanrl", "--steps", str(args.steps), "--seeds", "1", "--seed", str(args.seed),
              "--eval-every", "0", "--out", os.path.join(tmp, "run"), "--no-progress"]
       # A fresh user cache: compiled from scratch, as PureJaxRL's process is (a later run of
-      # the command reads its programs back from ~/.cache/jaxgan/xla).
+      # the command reads its programs back from ~/.cache/jaxgan/xla-HOST).
       env = {**os.environ, "JAXGAN_CACHE": os.path.join(tmp, "cache")}
       t = time.perf_counter()
       proc = subprocess.run(cmd, capture_output=True, text=True, env=env)

@@ -118,19 +118,35 @@ def user_cache(name: str) -> str | None:
 COMPILATION_CACHE_BYTES = 2 << 30
 
 
+def _host_tag() -> str:
+  """A short digest of the machine type and the CPU's instruction-set flags: XLA:CPU compiles for
+  the host's instructions, so a cache shared by machines (a network home) keeps one directory
+  per kind of CPU."""
+  import hashlib
+  import platform
+
+  flags = ""
+  try:
+    with open("/proc/cpuinfo") as f:
+      flags = next((line for line in f if line.startswith(("flags", "Features"))), "")
+  except OSError:
+    pass
+  return hashlib.sha256(f"{platform.machine()} {platform.processor()} {flags}".encode()).hexdigest()[:10]
+
+
 def use_compilation_cache() -> str | None:
-  """Keeps the programs XLA compiles in the user's cache (``xla`` under
-  :func:`jaxrun.files.user_cache`; at most 2 GiB, the least recently used dropped first), so a
+  """Keeps the programs XLA compiles in the user's cache (``xla-HOST`` under :func:`user_cache`,
+  HOST a digest of the CPU's kind; at most 2 GiB, the least recently used dropped first), so a
   run's next run, resume, ``sample`` or ``eval`` reads its programs back instead of compiling
-  them again (a 50-step StackGAN Stage-I run spent ~14 s compiling): the same programs, the same
-  bits. The directory path; None, leaving JAX as it is, where the user chose a cache
-  (``JAX_COMPILATION_CACHE_DIR``) or none (``JAX_ENABLE_COMPILATION_CACHE=false``), or where the
-  user cache cannot be made."""
+  them again (benchmarks/first_result.py: a second 50-step StackGAN Stage-I run in 70 s): the
+  same programs, the same bits. The directory path; None, leaving JAX as it is, where the user
+  chose a cache (``JAX_COMPILATION_CACHE_DIR``) or none (``JAX_ENABLE_COMPILATION_CACHE=false``),
+  or where the user cache cannot be made."""
   import jax
 
   if jax.config.jax_compilation_cache_dir or "JAX_ENABLE_COMPILATION_CACHE" in os.environ:
     return None
-  path = user_cache("xla")
+  path = user_cache(f"xla-{_host_tag()}")
   if path is None:
     return None
   jax.config.update("jax_compilation_cache_dir", path)
