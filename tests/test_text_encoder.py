@@ -16,10 +16,8 @@ from jaxgan.algos import text_encoder as te
 from jaxgan.data import captions, shapes
 from jaxgan.nets import text
 
-# Reed's text network and optimiser; smaller embedding, image encoder, batch and captions.
-
-
-# Reed's optimiser and layers at a tenth of his widths (the full widths: the parameter-shape test).
+# Reed's text network at a sixth of his widths (his: the parameter-shape test) and his optimiser;
+# a smaller embedding, image encoder, batch and captions.
 SMALL = te.TextEncoderConfig(data_shape=(32, 32, 3), emb_dim=128, image_width=16, max_length=110,
                              classes_per_batch=16, captions_per_class=2, conv_features=(48, 64),
                              cnn_dim=64)
