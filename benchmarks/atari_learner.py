@@ -102,17 +102,13 @@ def main():
     sides["pytorch"] = lambda: common.run_peer(args.peer_python, "pytorch_dqn.py", str(args.updates),
                                                str(args.repeats))
   best: dict = {}
-  for r in range(args.rounds):
-    for side in (list(sides) if r % 2 == 0 else list(reversed(sides))):
-      out = sides[side]()
-      if out is None:
-        sys.exit(f"the {side} side did not run (see above)")
-      print(side, out, flush=True)
-      for k, v in out.items():
-        if isinstance(v, float):
-          best[(side, k)] = max(best.get((side, k), 0.0), v)
-        else:
-          best[(side, k)] = v
+  for side, _ in common.alternated(sides, args.rounds):
+    out = sides[side]()
+    if out is None:
+      sys.exit(f"the {side} side did not run (see above)")
+    print(side, out, flush=True)
+    for k, v in out.items():
+      best[(side, k)] = max(best.get((side, k), 0.0), v) if isinstance(v, float) else v
   rows = [{"implementation": "jaxrl, one jitted update per call", "updates_per_s": best[("jaxrl", "per_call")]},
           {"implementation": "jaxrl, updates in a lax.scan (as the training loop runs them)",
            "updates_per_s": best[("jaxrl", "scan")]}]

@@ -59,6 +59,14 @@ def _fmt(v) -> str:
   return "" if v is None else str(v)
 
 
+def alternated(sides, rounds: int):
+  """(side, round) pairs: every side once per round, the order reversed every other round."""
+  order = list(sides)
+  for r in range(rounds):
+    for side in (order if r % 2 == 0 else order[::-1]):
+      yield side, r
+
+
 def run_peer(python: str, script: str, *args: str) -> dict | None:
   """Runs a peer implementation in ``python`` (another environment, e.g. one with PyTorch); its
   last stdout line is a JSON object. None (with a message) when it cannot run."""

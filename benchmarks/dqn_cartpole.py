@@ -90,14 +90,6 @@ def spread_s(values: list[float]) -> str:
   return f"{min(values):.1f} - {max(values):.1f}" if len(values) > 1 else f"{values[0]:.1f}"
 
 
-def alternated(sides: dict, rounds: int):
-  """(side, round) pairs: every side once per round, the order reversed every other round."""
-  order = list(sides)
-  for r in range(rounds):
-    for side in (order if r % 2 == 0 else order[::-1]):
-      yield side, r
-
-
 def purejaxrl_run(args, python: str, seeds: int) -> dict:
   """One run of PureJaxRL's DQN in ``python`` (benchmarks/peers/purejaxrl_dqn.py's JSON line)."""
   r = common.run_peer(python, "purejaxrl_dqn.py", args.purejaxrl, str(args.steps), str(seeds))
@@ -137,7 +129,7 @@ def whole_processes(args, pure_python: str) -> dict:
   if args.purejaxrl:
     sides["PureJaxRL (whole process)"] = purejaxrl
   walls = {}
-  for side, _ in alternated(sides, args.rounds):
+  for side, _ in common.alternated(sides, args.rounds):
     walls.setdefault(side, []).append(sides[side]())
     print(side, f"{walls[side][-1]:.1f} s", flush=True)
   return walls
@@ -170,7 +162,7 @@ def main():
     sides = {f"jaxrl, {name}": compiled_run(config, keys) for name, config in layouts.items()}
     if args.purejaxrl:
       sides["PureJaxRL (10 envs)"] = functools.partial(purejaxrl_run, args, pure_python, seeds)
-    for side, r in alternated(sides, args.rounds):
+    for side, r in common.alternated(sides, args.rounds):
       out = sides[side]()
       if isinstance(out, dict):
         seconds, final = out["seconds"], {"train_return_mean": out["train_return_mean"]}

@@ -98,14 +98,14 @@ def main():
 
   sides = {"this tree": ROOT, args.other_name: os.path.abspath(args.other)}
   runs = {name: [] for name in sides}
-  for r in range(args.rounds):
-    for name, root in (sides.items() if r % 2 == 0 else reversed(sides.items())):
-      m = {**_python(root, PURE_SCAN.format(steps=args.steps)), **_command(root, args.steps),
-           **_python(root, WGAN_CHUNK.format(iterations=args.wgan_iterations,
-                                             repeats=args.wgan_repeats))}
-      m["command_steps_per_s"] = args.steps / m["loop_s"]
-      runs[name].append(m)
-      print(name, m, flush=True)
+  for name, _ in common.alternated(sides, args.rounds):
+    root = sides[name]
+    m = {**_python(root, PURE_SCAN.format(steps=args.steps)), **_command(root, args.steps),
+         **_python(root, WGAN_CHUNK.format(iterations=args.wgan_iterations,
+                                           repeats=args.wgan_repeats))}
+    m["command_steps_per_s"] = args.steps / m["loop_s"]
+    runs[name].append(m)
+    print(name, m, flush=True)
   table = []
   for name, ms in runs.items():
     best = lambda k, f=max: f(m[k] for m in ms)
