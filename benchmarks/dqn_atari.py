@@ -7,7 +7,10 @@ transition; learning curves on Pong and Breakout for the budget that fits the ma
 
 Speed: the learner is the same in every row (the Nature CNN, an update every 4 steps, batch 32),
 timed after compilation with learning on; frames per second = 4 x environment steps per second
-(frame skip 4). The gymnasium row (ale-py's `ALE/{game}` with AtariPreprocessing and
+(frame skip 4). Beside each path, envpool's raw step rate on the same pool (uniformly random
+actions, no learner, stepped the same way): the ceiling the environments put on the loop, so a
+reader sees whether the learner or the emulator bounds it. A GPU run of the XLA path first in a
+process of its own (`--paths xla`): envpool's XLA step has been reported to abort there. The gymnasium row (ale-py's `ALE/{game}` with AtariPreprocessing and
 FrameStackObservation, the Mnih 2015 settings except episodic life, SyncVectorEnv) is skipped when ale-py is
 missing (`pip install ale-py opencv-python-headless`).
 
@@ -105,6 +108,33 @@ def loop_speed(config: dqn.DQNConfig, path: str, steps: int, seed: int) -> dict:
           "frames_per_second": 4 * steps / seconds, "updates": updates}
 
 
+def raw_step_rate(config: dqn.DQNConfig, path: str, steps: int, seed: int) -> dict:
+  """Environment steps per second of envpool alone: the pool of ``config`` stepped ``steps``
+  times in all with uniformly random actions and no learner, from one jitted scan (``xla``) or
+  from a Python loop of ``env.step`` (``host``), after one untimed pass that compiles."""
+  pool = atari.Pool(config.env, config.num_envs, seed, **config.pool_options)
+  _, state = pool.reset()
+  actions = jax.random.randint(jax.random.key(seed), (steps // config.num_envs, config.num_envs), 0,
+                               int(pool.env.action_space.n), jnp.int32)
+  if path == "xla":
+    def body(s, a):
+      s, result = pool.xla_step(s, a)
+      return s, result["reward"].sum()
+    scan = jax.jit(lambda s, a: jax.lax.scan(body, s, a))
+    timed = lambda: jax.block_until_ready(scan(state, actions))
+  else:
+    host_actions = np.asarray(actions)
+    def timed():
+      for a in host_actions:
+        pool.env.step(a)
+  timed()  # compiles (XLA path) and warms the emulators
+  t = time.perf_counter()
+  timed()
+  seconds = time.perf_counter() - t
+  pool.close()
+  return {"steps_per_second": actions.size / seconds, "seconds": seconds}
+
+
 def learning_curve(game: str, steps: int, seed: int, out: str) -> tuple[dict, dict, list[dict]]:
   config = dqn.DQNConfig.nature(game, total_steps=steps, exploration_steps=steps // 10,
                                 learning_starts=max(steps // 20, 32),
@@ -127,16 +157,24 @@ def main():
                  help="environment steps of each learning curve (0: no curves)")
   p.add_argument("--curve-games", nargs="+", default=["Pong-v5", "Breakout-v5"])
   p.add_argument("--seed", type=int, default=0)
+  p.add_argument("--paths", nargs="+", choices=["xla", "host", "gymnasium"], default=None,
+                 help="speed rows (default: xla host, and gymnasium when ale-py is installed)")
   p.add_argument("--name", default="dqn_atari")
   args = p.parse_args()
 
   speed_config = dqn.DQNConfig.nature(args.game, buffer_size=100_000, learning_starts=1_000,
                                       num_envs=args.num_envs, exploration_steps=10_000)
-  paths = ["xla", "host"] + (["gymnasium"] if importlib.util.find_spec("ale_py") else [])
-  if "gymnasium" not in paths:
+  paths = args.paths or ["xla", "host"] + (["gymnasium"] if importlib.util.find_spec("ale_py") else [])
+  if args.paths is None and "gymnasium" not in paths:
     print("ale-py is not installed: no gymnasium row (pip install ale-py opencv-python-headless)", file=sys.stderr)
   table = []
   for path in paths:
+    if path != "gymnasium":
+      raw = raw_step_rate(speed_config, path, args.speed_steps, args.seed)
+      table.append({"row": f"envpool alone: {path} path, random actions", "game": args.game,
+                    "env_steps_per_second": raw["steps_per_second"],
+                    "frames_per_second": 4 * raw["steps_per_second"], "seconds": raw["seconds"]})
+      print(table[-1], flush=True)
     r = loop_speed(speed_config, path, args.speed_steps, args.seed)
     table.append({"row": f"speed: {path} path" if path != "gymnasium" else
                   "speed: gymnasium SyncVectorEnv (ale-py)", "game": args.game,
@@ -172,11 +210,14 @@ def main():
   if curves:
     plot_curves(curves, os.path.join(common.RESULTS, f"{args.name}.png"))
 
-  xla, host = table[0]["env_steps_per_second"], table[1]["env_steps_per_second"]
+  speed = {r["row"]: r["env_steps_per_second"] for r in table}
+  ratio = ("" if not {"speed: xla path", "speed: host path"} <= set(speed) else
+           f"; the XLA path is {speed['speed: xla path'] / speed['speed: host path']:.2f}x the host path")
   notes = (f"Speed rows: the `nature` learner (Nature CNN, centred RMSProp, batch 32, an update every "
            f"4 steps) with {args.num_envs} environment(s), {args.speed_steps:,} timed steps after "
-           f"compilation and a 1,000-step replay warm-up; the XLA path is {xla / host:.2f}x the host "
-           "path. Memory: the frame replay stores one 84x84 frame per transition "
+           f"compilation and a 1,000-step replay warm-up{ratio}. 'envpool alone' rows: the same pool "
+           "stepped with random actions and no learner, the same way (the environments' ceiling). "
+           "Memory: the frame replay stores one 84x84 frame per transition "
            f"({frame_bytes} B, {memory['frame_replay_gb_per_1m']:.1f} GB per 1M transitions) where "
            f"obs + next_obs stacks take {naive} B ({memory['obs_next_obs_gb_per_1m']:.1f} GB). ")
   if curves:

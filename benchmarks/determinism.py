@@ -1,0 +1,114 @@
+"""Bitwise reproducibility on an accelerator, and what it costs: each workload is trained twice
+from the same key in one process, with XLA's deterministic-ops flag off and on
+(``--xla_gpu_deterministic_ops=true``; each setting in a fresh process, since XLA reads its flags
+once). Reports whether the two runs' final parameters are bitwise equal, and the throughput of
+the compiled program (the best of the two runs).
+
+  python benchmarks/determinism.py            # on a GPU; on a CPU both settings are deterministic
+
+Workloads: WGAN, the throughput benchmark's step (DCGAN 64x64x3, batch 64, n_critic 5,
+--wgan-iterations generator iterations in one jitted chunk); DQN on CartPole-v1 (the `cleanrl`
+preset, --dqn-steps environment steps, --dqn-seeds seeds vmapped in one jitted program).
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
+
+FLAG = "--xla_gpu_deterministic_ops=true"
+
+
+def bitwise_equal(a, b) -> bool:
+  return all(np.array_equal(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+
+
+def twice(run) -> dict:
+  """``run() -> params`` (compiled already) twice: bitwise equal, and the faster run's seconds."""
+  seconds, outs = [], []
+  for _ in range(2):
+    t = time.perf_counter()
+    outs.append(jax.block_until_ready(run()))
+    seconds.append(time.perf_counter() - t)
+  return {"bitwise_equal": bitwise_equal(*outs), "seconds": min(seconds)}
+
+
+def wgan(iterations: int) -> dict:
+  from jaxgan import WGANConfig, program, wgan
+
+  config = WGANConfig((64, 64, 3), warmup_iterations=0, warmup_every=0)
+  data = jax.device_put({"x": np.random.default_rng(0).integers(0, 256, (512, 64, 64, 3), np.uint8)})
+  state = wgan.init(jax.random.key(0), config)
+  chunk = program.make_chunk(wgan.train_step, iterations, 1)
+  chunk(state, data, jax.random.key(1))  # compiles
+  r = twice(lambda: chunk(state, data, jax.random.key(1))[0])
+  return {**r, "generator_it_per_s": iterations / r["seconds"]}
+
+
+def dqn(steps: int, seeds: int) -> dict:
+  from jaxrl import dqn
+
+  config = dqn.DQNConfig.cleanrl(total_steps=steps)
+  keys = jax.random.split(jax.random.key(0), seeds)
+  compiled = jax.jit(jax.vmap(dqn.make_train(config))).lower(keys).compile()
+  r = twice(lambda: compiled(keys)[0].params)
+  return {**r, "env_steps_per_s": steps * seeds / r["seconds"]}
+
+
+def child(args) -> None:
+  out = {"wgan": wgan(args.wgan_iterations), "dqn": dqn(args.dqn_steps, args.dqn_seeds)}
+  print(json.dumps(out))
+
+
+def main():
+  p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+  p.add_argument("--wgan-iterations", type=int, default=50)
+  p.add_argument("--dqn-steps", type=int, default=100_000)
+  p.add_argument("--dqn-seeds", type=int, default=8)
+  p.add_argument("--name", default=None, help="result file name (default determinism_PLATFORM)")
+  p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+  args = p.parse_args()
+  if args.child:
+    return child(args)
+
+  rows, runs = [], {}
+  for deterministic in (False, True):
+    env = dict(os.environ)
+    if deterministic:
+      env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} {FLAG}".strip()
+    cmd = [sys.executable, __file__, "--child", "--wgan-iterations", str(args.wgan_iterations),
+           "--dqn-steps", str(args.dqn_steps), "--dqn-seeds", str(args.dqn_seeds)]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+      sys.exit(f"the run with deterministic={deterministic} failed:\n{proc.stderr[-3000:]}")
+    runs[deterministic] = out = json.loads(proc.stdout.strip().splitlines()[-1])
+    print(deterministic, out, flush=True)
+    rows.append({"xla_gpu_deterministic_ops": deterministic,
+                 "wgan_bitwise_equal": out["wgan"]["bitwise_equal"],
+                 "wgan_generator_it_per_s": out["wgan"]["generator_it_per_s"],
+                 "dqn_bitwise_equal": out["dqn"]["bitwise_equal"],
+                 "dqn_env_steps_per_s": out["dqn"]["env_steps_per_s"]})
+  for key, rate in (("wgan", "generator_it_per_s"), ("dqn", "env_steps_per_s")):
+    rows[1][f"{key}_vs_default"] = runs[True][key][rate] / runs[False][key][rate]
+  notes = (f"Each workload trained twice from the same key in one process; bitwise_equal: every "
+           f"final parameter equal bit for bit. WGAN: {args.wgan_iterations} generator iterations of "
+           f"the throughput benchmark's DCGAN step in one jitted chunk. DQN: CartPole-v1, the "
+           f"cleanrl preset, {args.dqn_steps:,} steps x {args.dqn_seeds} seeds vmapped. Rates: the "
+           "faster of the two compiled runs. The flag is set through XLA_FLAGS before JAX starts, "
+           "each setting in its own process.")
+  import common  # only now: the parent touches no device while the children hold it
+
+  platform = jax.devices()[0].platform
+  print(common.write(args.name or f"determinism_{platform}",
+                     {"flag": FLAG, "runs": {str(k): v for k, v in runs.items()}}, rows, notes))
+
+
+if __name__ == "__main__":
+  main()

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The accelerator benchmarks in one go, for a GPU VM with this project installed and a Python that
+# also has PyTorch (the WGAN peer runs on the same GPU):
+#
+#   bash benchmarks/gpu.sh [PYTHON]
+#
+# 1. WGAN throughput, jaxgan against the official PyTorch code on the same GPU, with the share of
+#    the bf16 / fp32 peaks (gan_throughput_gpu).
+# 2. The whole Atari DQN loop's frames/s beside envpool's raw step rate, XLA and host paths
+#    (dqn_atari_gpu). envpool's XLA step has been reported to abort on GPUs with recent JAX: when
+#    the run with both paths fails, the host path is measured alone and the log says why.
+# 3. Bitwise reproducibility with and without XLA's deterministic-ops flag, and its cost on the WGAN
+#    and DQN throughput (determinism_gpu).
+# Each step runs whatever happened to the one before; results land in benchmarks/results/.
+set -u
+py=${1:-python}
+cd "$(dirname "$0")/.."
+export PYTHONUNBUFFERED=1
+status=0
+step() {  # runs a command; a failure is reported, remembered and returned
+  echo "== $*"
+  "$@" && return 0
+  local rc=$?
+  echo "== failed ($rc): $*"
+  status=1
+  return $rc
+}
+
+step "$py" benchmarks/gan_throughput.py --name gan_throughput_gpu
+if ! step "$py" benchmarks/dqn_atari.py --paths xla host --speed-steps 8000 --curve-steps 0 \
+     --name dqn_atari_gpu; then
+  step "$py" benchmarks/dqn_atari.py --paths host --speed-steps 8000 --curve-steps 0 --name dqn_atari_gpu
+fi
+step "$py" benchmarks/determinism.py --dqn-steps 50000 --name determinism_gpu
+exit $status
