@@ -8,7 +8,10 @@ the compiled program (the best of the two runs).
 
 Workloads: WGAN, the throughput benchmark's step (DCGAN 64x64x3, batch 64, n_critic 5,
 --wgan-iterations generator iterations in one jitted chunk); DQN on CartPole-v1 (the `cleanrl`
-preset, --dqn-steps environment steps, --dqn-seeds seeds vmapped in one jitted program).
+preset, --dqn-steps environment steps, --dqn-seeds seeds vmapped in one jitted program); Reed's
+text encoder at its paper widths on the generated shapes at 64 px (--text-steps steps in one
+jitted chunk: its character embedding's gradient is a scatter-add, which a GPU may accumulate
+with atomics in any order; two benchmark runs on an H200 trained it to different accuracies).
 """
 
 import argparse
@@ -62,8 +65,26 @@ def dqn(steps: int, seeds: int) -> dict:
   return {**r, "env_steps_per_s": steps * seeds / r["seconds"]}
 
 
+def text_encoder(steps: int) -> dict:
+  from jaxgan import program
+  from jaxgan.algos import text_encoder as te
+  from jaxgan.data import shapes
+
+  config = te.TextEncoderConfig()
+  data = te.device_data(shapes.load_shapes(64).train, config)
+  state = te.init(jax.random.key(0), config)
+  chunk = program.make_chunk(te.train_step, steps, 1)
+  chunk(state, data, jax.random.key(1))  # compiles
+  r = twice(lambda: chunk(state, data, jax.random.key(1))[0].params)
+  return {**r, "steps_per_s": steps / r["seconds"]}
+
+
+WORKLOADS = {"wgan": "generator_it_per_s", "dqn": "env_steps_per_s", "text_encoder": "steps_per_s"}
+
+
 def child(args) -> None:
-  out = {"wgan": wgan(args.wgan_iterations), "dqn": dqn(args.dqn_steps, args.dqn_seeds)}
+  out = {"wgan": wgan(args.wgan_iterations), "dqn": dqn(args.dqn_steps, args.dqn_seeds),
+         "text_encoder": text_encoder(args.text_steps)}
   print(json.dumps(out))
 
 
@@ -72,6 +93,7 @@ def main():
   p.add_argument("--wgan-iterations", type=int, default=50)
   p.add_argument("--dqn-steps", type=int, default=100_000)
   p.add_argument("--dqn-seeds", type=int, default=8)
+  p.add_argument("--text-steps", type=int, default=100)
   p.add_argument("--name", default=None, help="result file name (default determinism_PLATFORM)")
   p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
   args = p.parse_args()
@@ -84,23 +106,25 @@ def main():
     if deterministic:
       env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} {FLAG}".strip()
     cmd = [sys.executable, __file__, "--child", "--wgan-iterations", str(args.wgan_iterations),
-           "--dqn-steps", str(args.dqn_steps), "--dqn-seeds", str(args.dqn_seeds)]
+           "--dqn-steps", str(args.dqn_steps), "--dqn-seeds", str(args.dqn_seeds),
+           "--text-steps", str(args.text_steps)]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
       sys.exit(f"the run with deterministic={deterministic} failed:\n{proc.stderr[-3000:]}")
     runs[deterministic] = out = json.loads(proc.stdout.strip().splitlines()[-1])
     print(deterministic, out, flush=True)
-    rows.append({"xla_gpu_deterministic_ops": deterministic,
-                 "wgan_bitwise_equal": out["wgan"]["bitwise_equal"],
-                 "wgan_generator_it_per_s": out["wgan"]["generator_it_per_s"],
-                 "dqn_bitwise_equal": out["dqn"]["bitwise_equal"],
-                 "dqn_env_steps_per_s": out["dqn"]["env_steps_per_s"]})
-  for key, rate in (("wgan", "generator_it_per_s"), ("dqn", "env_steps_per_s")):
-    rows[1][f"{key}_vs_default"] = runs[True][key][rate] / runs[False][key][rate]
+    for key, rate in WORKLOADS.items():
+      rows.append({"workload": key, "xla_gpu_deterministic_ops": deterministic,
+                   "bitwise_equal": out[key]["bitwise_equal"], "rate": out[key][rate],
+                   "unit": rate.removesuffix("_per_s") + "/s"})
+  for row in rows[len(WORKLOADS):]:
+    row["vs_default"] = runs[True][row["workload"]][WORKLOADS[row["workload"]]] / \
+        runs[False][row["workload"]][WORKLOADS[row["workload"]]]
   notes = (f"Each workload trained twice from the same key in one process; bitwise_equal: every "
            f"final parameter equal bit for bit. WGAN: {args.wgan_iterations} generator iterations of "
            f"the throughput benchmark's DCGAN step in one jitted chunk. DQN: CartPole-v1, the "
-           f"cleanrl preset, {args.dqn_steps:,} steps x {args.dqn_seeds} seeds vmapped. Rates: the "
+           f"cleanrl preset, {args.dqn_steps:,} steps x {args.dqn_seeds} seeds vmapped. Text encoder: "
+           f"Reed's widths, shapes at 64 px, {args.text_steps} steps in one jitted chunk. Rates: the "
            "faster of the two compiled runs. The flag is set through XLA_FLAGS before JAX starts, "
            "each setting in its own process.")
   import common  # only now: the parent touches no device while the children hold it

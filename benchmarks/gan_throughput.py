@@ -61,12 +61,13 @@ class Measure:
 
 def flops_per_iteration(state, data, batch_size: int, n_critic: int) -> float:
   """XLA's operation count of one generator iteration: ``n_critic`` critic steps and a generator
-  step, each lowered alone (a loop's body would be counted once, whatever its trip count). The
-  count is of the program as lowered, before a backend rewrites it: a GPU's compiled program
-  calls cuDNN for its convolutions, which its cost analysis does not count."""
-  batch = {"x": data["x"][:batch_size].astype(np.float32)}
+  step, each compiled alone (a loop's body would be counted once, whatever its trip count). The
+  count is the CPU's compilation of the same function: a GPU's compiled program calls cuDNN for
+  its convolutions, which its cost analysis does not count."""
+  cpu = jax.devices("cpu")[0]
+  state, batch = jax.device_put((state, {"x": data["x"][:batch_size].astype(np.float32)}), cpu)
   def count(step):
-    cost = jax.jit(step).lower(state, batch, jax.random.key(0)).cost_analysis()
+    cost = jax.jit(step).lower(state, batch, jax.device_put(jax.random.key(0), cpu)).compile().cost_analysis()
     return float((cost[0] if isinstance(cost, list) else cost)["flops"])
   return n_critic * count(wgan.critic_step) + count(wgan.generator_step)
 

@@ -8,7 +8,8 @@
 #    the bf16 / fp32 peaks (gan_throughput_gpu).
 # 2. The whole Atari DQN loop's frames/s beside envpool's raw step rate, XLA and host paths
 #    (dqn_atari_gpu). envpool's XLA step has been reported to abort on GPUs with recent JAX: when
-#    the run with both paths fails, the host path is measured alone and the log says why.
+#    the run with both paths fails, the host path is measured alone and the log says why. Then the
+#    XLA path with 4 environments, one step each per update (dqn_atari_gpu_envs4).
 # 3. Bitwise reproducibility with and without XLA's deterministic-ops flag, and its cost on the WGAN
 #    and DQN throughput (determinism_gpu).
 # Each step runs whatever happened to the one before; results land in benchmarks/results/.
@@ -31,5 +32,7 @@ if ! step "$py" benchmarks/dqn_atari.py --paths xla host --speed-steps 8000 --cu
      --name dqn_atari_gpu; then
   step "$py" benchmarks/dqn_atari.py --paths host --speed-steps 8000 --curve-steps 0 --name dqn_atari_gpu
 fi
+step "$py" benchmarks/dqn_atari.py --paths xla --num-envs 4 --speed-steps 16000 --curve-steps 0 \
+  --name dqn_atari_gpu_envs4
 step "$py" benchmarks/determinism.py --dqn-steps 50000 --name determinism_gpu
 exit $status
