@@ -51,6 +51,17 @@ def test_dqn_loads_no_plotting_dataset_or_image_library_until_used():
       "tensorboardX", "envpool")}
 
 
+def test_gymnax_environments_load_no_plotting_statistics_until_used():
+  """gymnax imports seaborn (pandas, scipy.stats) for renderers jaxrl never calls: it is deferred
+  to its first use, where it works as imported."""
+  loaded = _loaded_after("import sys\nfrom jaxrl import envs\nenvs.make('CartPole-v1')\n"
+                         "import seaborn\nassert 'pandas' not in sys.modules\n"
+                         "assert seaborn.color_palette('deep')[0]\n"
+                         "from gymnax.environments.misc import pong\n"
+                         "assert pong.sns.color_palette is seaborn.color_palette")
+  assert "pandas" in loaded  # by the first use, not before it (asserted inside)
+
+
 def _modules() -> dict[str, str]:
   found = {}
   for package in PACKAGES:

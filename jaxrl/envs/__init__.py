@@ -14,15 +14,14 @@ DQN_ENVS = CLASSIC_CONTROL + MINATAR
 
 def make(name: str, **params) -> Environment:
   """The environment ``name`` (a gymnax id such as CartPole-v1 or Breakout-MinAtar)."""
-  import gymnax
+  from jaxrl.envs import gymnax_env  # before gymnax: it defers gymnax's plotting imports
 
-  from jaxrl.envs import gymnax_env
-
-  if name not in gymnax.registered_envs:
+  registered = gymnax_env.gymnax.registered_envs
+  if name not in registered:
     raise ValueError(f"unknown environment {name!r}. DQN environments: {', '.join(DQN_ENVS)} and "
                      "the envpool Atari games (Pong-v5, Breakout-v5, ...: jaxrl.envs.atari."
                      f"atari_games()); bandits: {', '.join(BANDITS)}; all gymnax ids: "
-                     f"{', '.join(gymnax.registered_envs)}.")
+                     f"{', '.join(registered)}.")
   return gymnax_env.make(name, **params)
 
 

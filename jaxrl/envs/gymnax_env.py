@@ -2,14 +2,43 @@
 auto-reset and ``info["final_observation"]``)."""
 
 import dataclasses
+import importlib.util
+import sys
+import types
 from typing import Any
 
-import gymnax
-import jax
-import jax.numpy as jnp
-from gymnax.environments import spaces
 
-from jaxrl.envs import base
+def defer_import(name: str) -> None:
+  """Makes module ``name`` load when one of its attributes is first used instead of when it is
+  imported, unless it is loaded already or absent. gymnax imports seaborn at import time for its
+  Pong and MinAtar renderers, which jaxrl never calls, and seaborn brings pandas and scipy.stats:
+  1.5-2 s of every jaxrl command's start-up on 2 CPU cores. A renderer, or a user's own
+  ``seaborn.X``, loads it in full at that first use. (importlib's LazyLoader does not do this on
+  Python 3.11: the next ``import seaborn`` reads the module's ``__spec__`` and so loads it.)"""
+  if name in sys.modules or (spec := importlib.util.find_spec(name)) is None:
+    return
+
+  class Deferred(types.ModuleType):
+    def __getattr__(self, attr):  # only for what the placeholder lacks: all but its spec and name
+      if sys.modules.get(name) is self:
+        del sys.modules[name]
+      module = importlib.import_module(name)
+      self.__dict__.update(module.__dict__)
+      return getattr(module, attr)
+
+  placeholder = Deferred(name)
+  placeholder.__spec__ = spec
+  sys.modules[name] = placeholder
+
+
+defer_import("seaborn")
+
+import gymnax  # noqa: E402
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+from gymnax.environments import spaces  # noqa: E402
+
+from jaxrl.envs import base  # noqa: E402
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
