@@ -67,7 +67,8 @@ def flops_per_iteration(state, data, batch_size: int, n_critic: int) -> float:
   cpu = jax.devices("cpu")[0]
   state, batch = jax.device_put((state, {"x": data["x"][:batch_size].astype(np.float32)}), cpu)
   def count(step):
-    cost = jax.jit(step).lower(state, batch, jax.device_put(jax.random.key(0), cpu)).compile().cost_analysis()
+    key = jax.device_put(jax.random.key(0), cpu)
+    cost = jax.jit(step).lower(state, batch, key).compile().cost_analysis()
     return float((cost[0] if isinstance(cost, list) else cost)["flops"])
   return n_critic * count(wgan.critic_step) + count(wgan.generator_step)
 
