@@ -8,6 +8,9 @@ each seed. Peers, in the same run, sides alternated over --rounds:
                         (an environment with flashbax; default: --peer-python)
   --peer-python PYTHON  stable-baselines3 and sbx-rl (1 seed each, their own loop)
 
+`--devices N` adds the vmapped rows with the seeds split over N devices (`jaxrl train dqn
+--devices N`; on a CPU-only machine N CPU devices, each running its seeds on a thread of its own).
+
   python benchmarks/dqn_cartpole.py --seeds 8 --purejaxrl ../shared/peers/purejaxrl/dqn.py \
       --purejaxrl-python peer-venv/bin/python
 
@@ -29,12 +32,14 @@ import numpy as np  # noqa: E402
 import common  # noqa: E402
 from jaxrl import dqn  # noqa: E402
 from jaxrl.dqn import program as dqn_program  # noqa: E402
+from jaxrun import devices  # noqa: E402
 
 
-def compiled_run(config: dqn.DQNConfig, keys):
+def compiled_run(config: dqn.DQNConfig, keys, devices: int = 1):
   """``run() -> (final states, seconds without compilation, per-iteration metrics)`` of vmapped
-  runs, compiled once."""
-  compiled = jax.jit(jax.vmap(dqn.make_train(config))).lower(keys).compile()
+  runs, compiled once, the seeds split over ``devices`` (as `jaxrl train dqn --devices`)."""
+  train = dqn_program.over_devices(jax.vmap(dqn.make_train(config)), devices)
+  compiled = jax.jit(train).lower(keys).compile()
 
   def run():
     t = time.perf_counter()
@@ -150,8 +155,12 @@ def main():
                  help="environment steps for the SB3/SBX peers (default --steps)")
   p.add_argument("--cli", action="store_true",
                  help="also time whole processes: `jaxrl train dqn` (1 seed) against PureJaxRL's")
+  p.add_argument("--devices", type=int, default=1,
+                 help="also time the vmapped rows with the seeds split over this many devices "
+                      "(CPU devices are made for it on a CPU-only machine)")
   p.add_argument("--name", default="dqn_cartpole")
   args = p.parse_args()
+  devices.make_cpu_devices(args.devices)  # before JAX starts a backend
   pure_python = args.purejaxrl_python or args.peer_python or sys.executable
 
   layouts = {"cleanrl preset": dqn.DQNConfig.cleanrl("CartPole-v1", total_steps=args.steps),
@@ -159,7 +168,12 @@ def main():
   rows, timings, returns_by, metrics_by = [], {}, {}, {}
   for seeds in sorted({1, args.seeds}):
     keys = dqn_program.seed_keys(args.seed, seeds)[0]
-    sides = {f"jaxrl, {name}": compiled_run(config, keys) for name, config in layouts.items()}
+    configs = {f"jaxrl, {name}": config for name, config in layouts.items()}
+    if seeds > 1 and args.devices > 1:
+      configs.update({f"jaxrl, {name}, seeds over {args.devices} devices": config
+                      for name, config in layouts.items()})
+    sides = {side: compiled_run(config, keys, args.devices if "devices" in side else 1)
+             for side, config in configs.items()}
     if args.purejaxrl:
       sides["PureJaxRL (10 envs)"] = functools.partial(purejaxrl_run, args, pure_python, seeds)
     for side, r in common.alternated(sides, args.rounds):
@@ -178,8 +192,7 @@ def main():
       row = {"implementation": side, "seeds": seeds, "steps_per_second": spread(rates),
              "median_steps_per_second": float(np.median(rates))}
       if "states" in final:
-        config = layouts[side.split(", ", 1)[1]]
-        per_seed = greedy_returns(config, final["states"], args.seed, args.episodes)
+        per_seed = greedy_returns(configs[side], final["states"], args.seed, args.episodes)
         row["greedy_return"] = float(per_seed.mean())
         returns_by[side, seeds] = per_seed.tolist()
         metrics_by[side, seeds] = final["metrics"]

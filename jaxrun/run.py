@@ -15,7 +15,7 @@ import sys
 import time
 from typing import Any, Callable
 
-from jaxrun import errors, files, loop as loop_lib
+from jaxrun import devices, errors, files, loop as loop_lib
 from jaxrun.checkpoints import Checkpoints
 from jaxrun.events import EventLog
 from jaxrun.method import LoopConfig, Method, Program, Registry
@@ -59,6 +59,7 @@ class Run:
     out = method.out_for(settings) if out is None else out
     files.RunDir(out).check_usable()
     loop = LoopConfig() if loop is None else loop
+    devices.make_cpu_devices(getattr(settings, "devices", 1))  # before loading starts JAX
     context = method.load(settings)
     if method.pin is not None:
       settings = method.pin(settings, context)
@@ -93,6 +94,7 @@ class Run:
       if record.get("method") != method.name:
         raise errors.RunDirectoryError(f"{out} holds a {record.get('method')} run, not {method.name}.")
     settings = from_json(method.settings, record["settings"])
+    devices.make_cpu_devices(getattr(settings, "devices", 1))  # before loading starts JAX
     context = method.load(settings) if load_context else None
     return cls(out, method, record.get("preset"), settings, from_json(method.config, record["config"]),
                from_json(LoopConfig, record["loop"]), context)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from jaxrl import cli, dqn, envs
+from jaxrl.dqn import program as dqn_program
 
 # A short CartPole run: CleanRL's preset with an early start and a short exploration phase.
 SMALL = dqn.DQNConfig.cleanrl("CartPole-v1", total_steps=3_000, learning_starts=500,
@@ -153,6 +154,7 @@ def test_unknown_preset():
     (["train", "dqn", "--batch-size", "20000"], "larger than the replay buffer"),
     (["train", "dqn", "--epsilon-start", "2"], "epsilon_start must lie in"),
     (["train", "dqn", "--env", "MountainCarContinuous-v0"], "discrete actions"),
+    (["train", "dqn", "--seeds", "3", "--devices", "2"], "--devices (2) must be at least 1 and divide --seeds (3)"),
     (["bandit", "--env", "CartPole-v1"], "unknown bandit"),
     (["bandit", "--epsilons", "0.1", "1.5"], "epsilon must lie in"),
 ])
@@ -185,6 +187,35 @@ def test_vmap_over_seeds_equals_separate_runs():
     chex.assert_trees_all_close(jax.tree.map(lambda x: x[i], together.params), alone.params,
                                 rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(m["episodes"][i], m_alone["episodes"])  # the same trajectories
+
+
+def test_seeds_split_over_devices_agree_with_the_single_device_run():
+  """--devices: the seeds split over 2 or 4 of the suite's CPU devices, the state split between
+  chunks. Every seed's episodes are those of the single-device run and its parameters agree to
+  float32 rounding: XLA compiles the partitioned program with other fusions, and the last bits
+  differ (as they do between a seed trained alone and inside a vmap)."""
+  keys = jax.random.split(jax.random.key(0), 4)
+  init = jax.vmap(lambda k: dqn.init(k, SMALL))
+
+  def train(devices):
+    state = jax.jit(dqn_program.over_devices(init, devices))(keys)
+    state, m1 = dqn_program.seeds_chunk(150, devices)(state)
+    state, m2 = dqn_program.seeds_chunk(150, devices)(state)
+    return state, np.asarray(m1["episodes"]) + np.asarray(m2["episodes"])
+
+  one, episodes = train(1)
+  for devices in (2, 4):
+    split, split_episodes = train(devices)
+    assert len(split.params["params"]["Dense_0"]["kernel"].sharding.device_set) == devices
+    np.testing.assert_array_equal(split_episodes, episodes)
+    chex.assert_trees_all_close(split.params, one.params, rtol=1e-5, atol=1e-6)
+
+
+def test_more_devices_than_there_are_is_refused_with_the_flag():
+  jax.devices()  # the backend is up: no CPU devices can be made any more
+  settings = dqn_program.DQNSettings(seeds=1024, devices=1024)
+  with pytest.raises(ValueError, match="--devices 1024 asks for more devices than the"):
+    dqn_program.check(SMALL, dqn.environment(SMALL.env), settings)
 
 
 def test_chunks_compute_what_one_scan_computes():

@@ -83,13 +83,22 @@ CASES = [
          {"steps": 3_000, "log_every": 500, "checkpoint_every": 1_000, "evaluate": True,
           "eval_every": 1_000}, 2_500,  # evaluations go into the rows: they must resume too
          ("--env", "CartPole-v1", "--steps", "1000", "--learning-starts", "500")),
+    Case("jaxrl", "dqn", {"env": "CartPole-v1", "seeds": 2, "devices": 2},  # a split state's checkpoints
+         {"learning_starts": 500, "buffer_size": 2_000, "batch_size": 32, "target_update_every": 200,
+          "hidden": (32, 32), "exploration_steps": 1_500},
+         {"steps": 3_000, "log_every": 500, "checkpoint_every": 1_000, "evaluate": True,
+          "eval_every": 1_000}, 2_500,
+         ("--env", "CartPole-v1", "--seeds", "2", "--devices", "2", "--steps", "1000",
+          "--learning-starts", "500")),
     Case("jaxrl", "dqn", {"env": "Breakout-v5"},  # the pool is recreated after each checkpoint
          {"buffer_size": 200, "num_envs": 2, "learning_starts": 100, "exploration_steps": 200,
           "target_update_every": 25}, {"steps": 400, "log_every": 200, "checkpoint_every": 200},
          400, ("--env", "Breakout-v5", "--steps", "400", "--buffer-size", "200",
                "--learning-starts", "100")),
 ]
-IDS = [c.method if c.tool == "jaxgan" else f"dqn-{c.settings['env']}" for c in CASES]
+IDS = [c.method if c.tool == "jaxgan" else
+       f"dqn-{c.settings['env']}" + (f"-{c.settings['devices']}-devices" if "devices" in c.settings else "")
+       for c in CASES]
 # Under `pytest --dist loadgroup` each case's tests share one xdist worker, so its uninterrupted
 # run (``finished``, module-scoped: one per worker) is trained once, not on both workers (this
 # module alone: 364 s -> 329 s on 2 cores). The suite's default stays worksteal until the whole
@@ -165,9 +174,9 @@ def _nan(tree):
 
 # NaN parameters with finite metrics: one case per kind of watch (GAN states, the text encoder's
 # parameters, DQN's parameters; the Atari program watches what the gymnax one does).
-NAN_CASES = [(c, "metrics") for c in CASES] + [
+NAN_CASES = [(c, "metrics") for c in CASES if "devices" not in c.settings] + [
     (c, "parameters") for c in CASES if c.method in ("gan", "text-encoder") or
-    c.settings.get("env") == "CartPole-v1"]
+    c.settings.get("env") == "CartPole-v1" and "devices" not in c.settings]
 
 
 @pytest.mark.parametrize("case, poisoned", NAN_CASES,

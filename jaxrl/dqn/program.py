@@ -39,11 +39,15 @@ ENV_STEPPING = ("auto", "xla", "host")
 class DQNSettings:
   env: str = "CartPole-v1"     # gymnax environment (CartPole-v1, Acrobot-v1, MountainCar-v0, the MinAtar games) or envpool Atari game (Pong-v5, Breakout-v5, ...; needs the atari extra)
   seeds: int = 1               # independent agents trained together (vmap); Atari: 1
+  devices: int = 1             # devices the seeds are split over, each running its own seeds' loop (a CPU-only machine gets that many CPU devices, one thread each); must divide --seeds
   env_stepping: str = "auto"   # Atari: step envpool inside jit (xla) or from Python (host); auto: xla, host on TPU
 
   def __post_init__(self):
     if self.seeds < 1:
       raise ValueError(f"seeds must be >= 1, got {self.seeds}.")
+    if self.devices < 1 or self.seeds % self.devices:
+      raise ValueError(f"--devices ({self.devices}) must be at least 1 and divide --seeds "
+                       f"({self.seeds}): each device trains the same number of seeds.")
     if self.env_stepping not in ENV_STEPPING:
       raise ValueError(f"env_stepping must be one of {ENV_STEPPING}, got {self.env_stepping!r}.")
 
@@ -105,15 +109,43 @@ def summary_row(step: int, seconds: float, m: dict) -> dict:
   return row
 
 
+SEED_AXIS = "seeds"
+
+
+def seed_mesh(devices: int) -> jax.sharding.Mesh:
+  """A 1-D mesh over the first ``devices`` devices, for seeds."""
+  available = jax.devices()
+  if devices > len(available):
+    raise ValueError(f"--devices {devices} asks for more devices than the {len(available)} "
+                     f"{available[0].platform} device(s) JAX has; the jaxrl command makes CPU devices "
+                     "itself on a CPU-only machine, elsewhere pass at most the devices there are.")
+  return jax.make_mesh((devices,), (SEED_AXIS,), devices=available[:devices],
+                       axis_types=(jax.sharding.AxisType.Auto,))
+
+
+def over_devices(fn, devices: int):
+  """``fn`` of arrays whose leading axis is the seeds (which never interact) with the seeds split
+  over ``devices`` devices: each device runs its own seeds, and nothing crosses devices until the
+  results are read. A seed computes exactly what it computes on one device (tested). ``devices``
+  1: ``fn`` itself."""
+  if devices == 1:
+    return fn
+  spec = jax.sharding.PartitionSpec(SEED_AXIS)
+  # check_vma=False: a fresh state's constant leaves (zeros) do not vary over the seeds while the
+  # loop's carry does, and shard_map's type check would refuse that scan carry.
+  return jax.shard_map(fn, mesh=seed_mesh(devices), in_specs=spec, out_specs=spec, check_vma=False)
+
+
 @functools.cache
-def seeds_chunk(iterations: int):
+def seeds_chunk(iterations: int, devices: int = 1):
   """``chunk(states) -> (states, per-seed summary)``: ``iterations`` iterations of every seed, the
-  states donated (updated in place). One per length in a process (the config rides in the
-  states), so that a resume or the next run of the same config reuses its compilation."""
+  states donated (updated in place), the seeds split over ``devices``. One per (length, devices)
+  in a process (the config rides in the states), so that a resume or the next run of the same
+  config reuses its compilation."""
   def chunk(states):
     states, m = jax.vmap(lambda s: dqn.run(s, iterations))(states)
     return states, dqn.summarize(m)
-  return jax.jit(chunk, donate_argnums=0)
+  return jax.jit(over_devices(chunk, devices), donate_argnums=0)
 
 
 def _seed_axis(tree):
@@ -135,13 +167,14 @@ class SeedsProgram(Program):
     self.title = f"DQN {config.env}"
 
   def init(self):
-    return jax.jit(jax.vmap(lambda k: dqn.init(k, self.config)))(self.train_keys)
+    init = jax.vmap(lambda k: dqn.init(k, self.config))
+    return jax.jit(over_devices(init, self.settings.devices))(self.train_keys)
 
   def step(self, state) -> int:
     return first_seed(state.iteration) * self.config.train_every
 
   def make_chunk(self, iterations: int):
-    return seeds_chunk(iterations)
+    return seeds_chunk(iterations, self.settings.devices)
 
   def rows(self, step, iterations, metrics, seconds):
     return [summary_row(step + iterations * self.steps_per_iteration, seconds, metrics)]
@@ -155,8 +188,10 @@ class SeedsProgram(Program):
   def evaluate(self, state, step, episodes=None, epsilon=None, eval_keys=None):
     """Evaluation returns per seed; keys ``fold_in(eval key of the seed, step)``."""
     eval_keys = self.eval_keys if eval_keys is None else eval_keys
+    # On one device, as a single-device run evaluates (the networks are small).
+    params = jax.device_put(state.params, jax.devices()[0])
     returns = np.asarray(self.evaluator(episodes, epsilon)(
-        state.params, jax.vmap(jax.random.fold_in, (0, None))(eval_keys, step)))
+        params, jax.vmap(jax.random.fold_in, (0, None))(eval_keys, step)))
     row = {"eval_return": returns.mean(-1).tolist(), "eval_return_mean": float(returns.mean())}
     return row, {"env": self.config.env, "env_steps": step,
                  **evaluation_summary(returns, self.config.env)}
@@ -296,6 +331,8 @@ def check(config: DQNConfig, env, settings: DQNSettings) -> None:
   if config.atari and settings.seeds != 1:
     raise ValueError(f"an Atari run trains one seed (envpool pools cannot be vmapped), got "
                      f"--seeds {settings.seeds}; start one run per seed with --seed.")
+  if settings.devices > 1:
+    seed_mesh(settings.devices)  # fails before any work when there are fewer devices
   if settings.env_stepping != "auto" and not config.atari:
     raise ValueError("--env-stepping applies to Atari (envpool) environments.")
 
