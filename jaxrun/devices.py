@@ -1,5 +1,6 @@
-"""Devices for a run that splits its work over several: on a CPU-only machine the command line
-asks JAX for that many CPU devices before JAX starts (``--devices N``).
+"""What a run asks of JAX's devices before JAX starts a backend: on a CPU-only machine, the CPU
+devices a run splits its work over (``--devices N``); XLA's deterministic GPU kernels
+(``--deterministic``).
 
 XLA runs each CPU device's program on a thread of its own, so seeds or batch shards split over
 CPU devices use every core; one device runs a vmapped program on one core (measured on 2 cores:
@@ -23,3 +24,23 @@ def make_cpu_devices(n: int) -> bool:
   except RuntimeError:  # a backend is up: its devices are what they are
     return False
   return True
+
+
+DETERMINISTIC_OPS = "--xla_gpu_deterministic_ops=true"
+
+
+def deterministic_ops(enabled: bool) -> None:
+  """``--deterministic``: XLA's deterministic GPU kernels (no autotuned convolution algorithm
+  picked by timing, no accumulation by atomics), added to XLA_FLAGS, which XLA reads when JAX
+  starts a backend. On an H200 they cost 6% (WGAN), 11% (DQN) and 19% (Reed's text encoder) of
+  the speed (benchmarks/results/determinism_gpu.md); CPU kernels are deterministic anyway. Raises
+  where a backend is up already, since the flag would then be ignored."""
+  flags = os.environ.get("XLA_FLAGS", "")
+  if not enabled or "xla_gpu_deterministic_ops" in flags:
+    return
+  from jax._src import xla_bridge
+
+  if xla_bridge.backends_are_initialized():
+    raise RuntimeError(f"--deterministic must be chosen before JAX starts: set XLA_FLAGS="
+                       f"{DETERMINISTIC_OPS} in the environment of this process.")
+  os.environ["XLA_FLAGS"] = f"{flags} {DETERMINISTIC_OPS}".strip()

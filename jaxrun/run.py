@@ -59,7 +59,8 @@ class Run:
     out = method.out_for(settings) if out is None else out
     files.RunDir(out).check_usable()
     loop = LoopConfig() if loop is None else loop
-    devices.make_cpu_devices(getattr(settings, "devices", 1))  # before loading starts JAX
+    devices.deterministic_ops(loop.deterministic)  # both before loading starts JAX
+    devices.make_cpu_devices(getattr(settings, "devices", 1))
     context = method.load(settings)
     if method.pin is not None:
       settings = method.pin(settings, context)
@@ -93,11 +94,12 @@ class Run:
       method = methods
       if record.get("method") != method.name:
         raise errors.RunDirectoryError(f"{out} holds a {record.get('method')} run, not {method.name}.")
-    settings = from_json(method.settings, record["settings"])
-    devices.make_cpu_devices(getattr(settings, "devices", 1))  # before loading starts JAX
+    settings, loop = from_json(method.settings, record["settings"]), from_json(LoopConfig, record["loop"])
+    devices.deterministic_ops(loop.deterministic)  # both before loading starts JAX
+    devices.make_cpu_devices(getattr(settings, "devices", 1))
     context = method.load(settings) if load_context else None
     return cls(out, method, record.get("preset"), settings, from_json(method.config, record["config"]),
-               from_json(LoopConfig, record["loop"]), context)
+               loop, context)
 
   def program(self) -> Program:
     return self.method.build(self.context, self.settings, self.config, self.loop, self.out)

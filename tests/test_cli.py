@@ -143,3 +143,20 @@ def test_commands_keep_compiled_programs_in_the_user_cache_unless_the_user_chose
   finally:
     jax.config.update("jax_compilation_cache_dir", before[0])
     jax.config.update("jax_compilation_cache_max_size", before[1])
+
+
+def test_deterministic_sets_xlas_flag_before_jax_starts_and_is_refused_after():
+  """--deterministic (LoopConfig.deterministic; Run.new and Run.load apply it) reaches XLA only
+  through XLA_FLAGS before a backend starts; afterwards it is refused with what to do."""
+  import subprocess
+  import sys
+
+  code = ("import os\nos.environ.pop('XLA_FLAGS', None)\nfrom jaxrun import devices\n"
+          "devices.deterministic_ops(True)\n"
+          "assert os.environ['XLA_FLAGS'] == devices.DETERMINISTIC_OPS, os.environ['XLA_FLAGS']\n"
+          "import jax\njax.devices()\nos.environ.pop('XLA_FLAGS')\n"
+          "try:\n  devices.deterministic_ops(True)\nexcept RuntimeError as e:\n  print(e)\n")
+  out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                       env={**os.environ, "JAX_PLATFORMS": "cpu"})
+  assert "--deterministic must be chosen before JAX starts" in out.stdout
+  assert "XLA_FLAGS=--xla_gpu_deterministic_ops=true" in out.stdout
