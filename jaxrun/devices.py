@@ -38,9 +38,9 @@ def deterministic_ops(enabled: bool) -> None:
   flags = os.environ.get("XLA_FLAGS", "")
   if not enabled or "xla_gpu_deterministic_ops" in flags:
     return
-  from jax._src import xla_bridge
+  from jax._src import xla_bridge  # private; where it moved, the flag is set and XLA decides
 
-  if xla_bridge.backends_are_initialized():
+  if getattr(xla_bridge, "backends_are_initialized", lambda: False)():
     raise RuntimeError(f"--deterministic must be chosen before JAX starts: set XLA_FLAGS="
                        f"{DETERMINISTIC_OPS} in the environment of this process.")
   os.environ["XLA_FLAGS"] = f"{flags} {DETERMINISTIC_OPS}".strip()
