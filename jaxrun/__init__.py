@@ -12,6 +12,7 @@ environment; methods import it.
   events.py       TensorBoard event files
   cli.py          the tyro command line built from each method's configs; one-line errors
   keys.py         the run's random streams; plots.py, conv.py: helpers both families use
+  aggregate.py    over runs: interquartile mean, stratified bootstrap intervals (rliable)
   threefry.py     the random-number hash lowered unrolled on CPU (same bits, faster)
 
     from jaxrun import run

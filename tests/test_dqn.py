@@ -287,6 +287,10 @@ def test_cli_train_eval_resume(tmp_path, capsys):
   assert cli.main(["eval", out, "--episodes", "3"]) == 0
   ev = json.loads(capsys.readouterr().out)
   assert ev["env_steps"] == 3000 and ev["episodes_per_seed"] == 3 and ev["seeds"] == 2
+  # The seeds' interquartile mean and its bootstrap interval (Agarwal et al. 2021).
+  agg = ev["return_aggregate"]
+  assert agg["runs"] == 2 and agg["mean"] == pytest.approx(ev["return_mean"])
+  assert agg["iqm_ci95"][0] <= agg["iqm"] <= agg["iqm_ci95"][1]
   # Bad input leaves the run as it is.
   config_before = open(tmp_path / "run" / "config.json").read()
   assert cli.main(["train", "dqn", "--out", out, "--resume", "--steps", "1000", "--no-progress"]) == 2

@@ -21,7 +21,8 @@ def _loaded_after(code: str) -> set[str]:
 
 def test_the_run_layer_loads_no_method_dataset_or_environment():
   loaded = _loaded_after("import jaxrun, jaxrun.run, jaxrun.loop, jaxrun.cli, jaxrun.checkpoints, "
-                         "jaxrun.events, jaxrun.files, jaxrun.plots, jaxrun.conv, jaxrun.keys")
+                         "jaxrun.events, jaxrun.files, jaxrun.plots, jaxrun.conv, jaxrun.keys, "
+                         "jaxrun.aggregate")
   assert not {m for m in loaded if m.split(".")[0] in ("jaxgan", "jaxrl", "gymnax", "envpool",
                                                        "tensorflow_datasets", "sklearn")}
 
@@ -32,7 +33,7 @@ def test_jaxrl_loads_no_gan_module():
 
 
 HEAVY = ("jax", "flax", "optax", "tensorflow", "tensorflow_datasets", "matplotlib", "PIL", "sklearn",
-         "gymnax", "envpool", "grain", "dm_pix", "tensorboardX", "orbax")
+         "gymnax", "envpool", "grain", "dm_pix", "tensorboardX", "orbax", "rliable", "arch")
 
 
 @pytest.mark.parametrize("tool", ["jaxrl", "jaxgan"])
@@ -48,7 +49,7 @@ def test_dqn_loads_no_plotting_dataset_or_image_library_until_used():
   loaded = _loaded_after("import jaxrl.dqn.program")
   assert not {m for m in loaded if m.split(".")[0] in (
       "jaxgan", "matplotlib", "PIL", "tensorflow", "tensorflow_datasets", "sklearn", "grain",
-      "tensorboardX", "envpool")}
+      "tensorboardX", "envpool", "rliable", "arch")}
 
 
 def test_gymnax_environments_load_no_plotting_statistics_until_used():

@@ -19,7 +19,6 @@ evaluation's pool, costs one compilation: envpool's handle is part of the compil
 import dataclasses
 import functools
 import sys
-import warnings
 
 import jax
 import jax.numpy as jnp
@@ -30,7 +29,7 @@ from jaxrl.dqn import algorithm as dqn
 from jaxrl.dqn import atari as dqn_atari
 from jaxrl.dqn.config import PRESETS, DQNConfig, check_environment
 from jaxrl.envs import atari
-from jaxrun import Method, Program, keys, plots
+from jaxrun import Method, Program, aggregate, keys, plots
 
 ENV_STEPPING = ("auto", "xla", "host")
 
@@ -88,11 +87,14 @@ def make_evaluate(config: DQNConfig, episodes: int | None = None, epsilon: float
 
 
 def evaluation_summary(returns: np.ndarray, env: str = "") -> dict:
-  """Mean and spread over seeds of the evaluation returns [seeds, episodes]; for an Atari game with
-  reference scores also the human-normalised score of the mean."""
+  """The evaluation returns [seeds, episodes] over seeds: each seed's mean return, their mean and
+  spread, and (``return_aggregate``) their interquartile mean with 95% stratified bootstrap
+  intervals (Agarwal et al. 2021); for an Atari game with reference scores also the
+  human-normalised score of the mean."""
   per_seed = returns.mean(-1)
   out = {"return_mean": float(per_seed.mean()), "return_std_over_seeds": float(per_seed.std()),
-         "return_per_seed": per_seed.round(3).tolist(), "episodes_per_seed": int(returns.shape[-1])}
+         "return_per_seed": per_seed.round(3).tolist(), "episodes_per_seed": int(returns.shape[-1]),
+         "return_aggregate": aggregate.summary(per_seed)}
   if atari.is_game(env) and env.split("-")[0] in atari.REFERENCE_SCORES:
     out["human_normalized_score"] = atari.human_normalized_score(env, out["return_mean"])
   return out
@@ -274,36 +276,34 @@ class AtariProgram(SeedsProgram):
       self.pool = None
 
 
-def _mean_spread(rows: list[dict], key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-  """Rows that have ``key``: (index, mean over seeds, std over seeds); NaN where no seed has a value."""
+def _per_seed(rows: list[dict], key: str) -> tuple[np.ndarray, np.ndarray]:
+  """Rows that have ``key``: (their indices, values [rows, seeds]), NaN where a seed has none (a
+  training return where the seed finished no episode in the chunk)."""
   idx = [i for i, r in enumerate(rows) if key in r]
-  if not idx:
-    return np.array(idx), np.zeros(0), np.zeros(0)
   values = np.array([[np.nan if v is None else v for v in rows[i][key]] for i in idx], float)
-  if key == "episode_return":  # a seed with no finished episode in a chunk has no return there
-    counts = np.array([rows[i]["episodes"] for i in idx])
-    values = np.where(counts > 0, values, np.nan)
-  with warnings.catch_warnings():  # a chunk where no seed finished an episode has no mean: NaN
-    warnings.simplefilter("ignore", RuntimeWarning)
-    return np.array(idx), np.nanmean(values, 1), np.nanstd(values, 1)
+  if key == "episode_return" and idx:
+    values = np.where(np.array([rows[i]["episodes"] for i in idx]) > 0, values, np.nan)
+  return np.array(idx, int), values.reshape(len(idx), -1)
 
 
 def learning_curves(rows: list[dict], path: str, title: str = "") -> None:
-  """Training-episode return and evaluation return, mean and spread (one std) over seeds,
-  against environment steps (left) and wall-clock seconds (right)."""
+  """Training-episode return and evaluation return against environment steps (left) and
+  wall-clock seconds (right): the interquartile mean over seeds and its 95% stratified bootstrap
+  band (Agarwal et al. 2021; no band for one seed)."""
   plt = plots.pyplot()
   fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
   for key, label in (("episode_return", "training episodes"), ("eval_return", "evaluation")):
-    idx, mean, std = _mean_spread(rows, key)
+    idx, values = _per_seed(rows, key)
     if not len(idx):
       continue
+    centre, low, high = aggregate.curve_band(values)
     for ax, x_key in zip(axes, ("step", "seconds")):
       x = np.array([rows[i][x_key] for i in idx])
-      ax.plot(x, mean, label=label, marker="o" if key == "eval_return" else None, ms=3)
-      ax.fill_between(x, mean - std, mean + std, alpha=0.25)
+      ax.plot(x, centre, label=label, marker="o" if key == "eval_return" else None, ms=3)
+      ax.fill_between(x, low, high, alpha=0.25)
   for ax, xlabel in zip(axes, ("environment steps", "seconds")):
     ax.set_xlabel(xlabel)
-    ax.set_ylabel("episode return")
+    ax.set_ylabel("episode return (IQM, 95% CI)")
     ax.legend(fontsize=8)
   fig.suptitle(title)
   fig.tight_layout()
