@@ -55,7 +55,7 @@ def evaluate(argv) -> int:
     raise ValueError(f"--episodes must be >= 1, got {args.episodes}.")
   r, program, states = run.reopen(args.dir, METHODS, args.step)
   try:
-    eval_keys = dqn_program.seed_keys(args.seed, r.settings.seeds)[1]
+    eval_keys = program.run_keys(args.seed)[1]
     # (--seed folds into the evaluation keys where training's evaluations fold in the step.)
     _, result = program.evaluate(states, args.seed, args.episodes, args.epsilon, eval_keys)
   finally:

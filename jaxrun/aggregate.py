@@ -59,18 +59,23 @@ def summary(scores, seed: int = 0, reps: int = REPS) -> dict:
   return out
 
 
-def curve_band(values, seed: int = 0, reps: int = REPS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-  """For a learning curve ``values`` [points, runs]: (IQM, lower, upper) per point, the interval
-  the runs' bootstrap gives the IQM (the runs resampled at each point, as rliable draws its
-  sample-efficiency curves). A point where some run has no value (NaN) gets the IQM of the
-  runs that have one and no interval; a single run, no interval anywhere."""
+def curve_band(values, groups: int = 1, seed: int = 0, reps: int = REPS
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+  """For learning curves ``values`` [points, runs], the runs in ``groups`` consecutive blocks (a
+  sweep's configurations): (IQM, lower, upper) [groups, points], the interval the bootstrap of
+  each group's runs gives its IQM at each point (runs resampled within each group and point, as
+  rliable draws its sample-efficiency curves; one bootstrap for all groups). A point where some
+  run has no value (NaN) gets the IQM of the runs that have one and no interval; groups of a
+  single run, no interval anywhere."""
   v = np.asarray(values, float)
-  centre = np.array([iqm(row[np.isfinite(row)]) if np.isfinite(row).any() else np.nan for row in v])
-  low = high = np.full(len(v), np.nan)
+  points, runs = v.shape
+  per_group = v.reshape(points, groups, runs // groups)             # [points, groups, runs]
+  centre = np.array([[iqm(r[np.isfinite(r)]) if np.isfinite(r).any() else np.nan for r in p]
+                     for p in per_group]).T
+  low, high = np.full((2, groups, points), np.nan)
   complete = np.isfinite(v).all(1)
-  if v.shape[1] > 1 and complete.any():
-    # [runs, 1 task, points]; the statistic is vectorised over the points (one call per replicate)
-    bounds = _bootstrap(v[complete].T[:, None, :], lambda s: iqm(s[:, 0, :]), seed, reps)
-    low, high = low.copy(), high.copy()
-    low[complete], high[complete] = bounds
+  if runs // groups > 1 and complete.any():
+    scores = per_group[complete].transpose(2, 1, 0)                  # [runs, groups (tasks), points]
+    bounds = _bootstrap(scores, lambda s: iqm(s).ravel(), seed, reps)  # [2, groups * points]
+    low[:, complete], high[:, complete] = bounds.reshape(2, groups, -1)
   return centre, low, high

@@ -103,6 +103,8 @@ class Flag:
   help: str
   aliases: tuple[str, ...] = ()
   hint: str | None = None   # what --help says of the default (None: tyro's "(default: X)")
+  repeatable: bool = False  # a tuple given one item per flag (--sweep A --sweep B); the field's metadata
+  metavar: str | None = None  # the field's metadata, else from its type
 
   @property
   def flags(self) -> tuple[str, ...]:
@@ -130,7 +132,8 @@ def _fields(cls, group: str, skip=(), preset_values=None, aliases=None) -> list[
     default = f.default if f.default is not dataclasses.MISSING else None
     hint = _default_hint(default, (preset_values or {}).get(f.name, {}))
     out.append(Flag(f.name, group, types_[f.name], default, comments.get(f.name, ""),
-                    tuple((aliases or {}).get(f.name, ())), hint))
+                    tuple((aliases or {}).get(f.name, ())), hint, f.metadata.get("repeatable", False),
+                    f.metadata.get("metavar")))
   return out
 
 
@@ -171,9 +174,10 @@ def _dataclass(name: str, flags: list[Flag]):
 
   fields = []
   for f in flags:
-    arg = tyro.conf.arg(help=f.help or None, aliases=f.aliases or None, metavar=_metavar(f.type),
-                        help_behavior_hint=f.hint)
-    fields.append((f.name, Annotated[f.type, arg], dataclasses.field(default=f.default)))
+    arg = tyro.conf.arg(help=f.help or None, aliases=f.aliases or None,
+                        metavar=f.metavar or _metavar(f.type), help_behavior_hint=f.hint)
+    kind = Annotated[f.type, arg, tyro.conf.UseAppendAction] if f.repeatable else Annotated[f.type, arg]
+    fields.append((f.name, kind, dataclasses.field(default=f.default)))
   return dataclasses.make_dataclass(name, fields, frozen=True)
 
 

@@ -42,7 +42,7 @@ def test_summary_is_reproducible_and_leaves_numpys_global_stream_alone():
 
 def test_one_run_has_no_interval():
   assert aggregate.summary([3.0]) == {"runs": 1, "iqm": 3.0, "mean": 3.0}
-  centre, low, high = aggregate.curve_band(np.array([[1.0], [2.0]]))
+  (centre,), (low,), (high,) = aggregate.curve_band(np.array([[1.0], [2.0]]))
   np.testing.assert_array_equal(centre, [1.0, 2.0])
   assert np.isnan(low).all() and np.isnan(high).all()
 
@@ -51,10 +51,27 @@ def test_curve_band_per_point_and_missing_values():
   rng = np.random.default_rng(1)
   values = rng.normal(np.arange(6.0)[:, None] * 10, 1.0, (6, 8))  # 6 points, 8 runs
   values[2, 3] = np.nan  # a run with no value at point 2
-  centre, low, high = aggregate.curve_band(values)
+  (centre,), (low,), (high,) = aggregate.curve_band(values)
   finite = np.arange(6) != 2
   np.testing.assert_allclose(centre[finite], aggregate.iqm(values[finite].T))
   assert centre[2] == pytest.approx(aggregate.iqm(np.delete(values[2], 3)))
   assert np.isnan(low[2]) and np.isnan(high[2])
   assert np.all(low[finite] <= centre[finite]) and np.all(centre[finite] <= high[finite])
   assert np.all(high[finite] - low[finite] < 3.0)  # each point's own spread (sd 1), not the curve's
+
+
+def test_curve_bands_of_groups_are_each_groups_own():
+  """A sweep's configurations (groups of runs) in one bootstrap: each group's IQM and interval
+  are its own runs', the same as the band of that group alone up to the bootstrap's noise."""
+  rng = np.random.default_rng(2)
+  a = rng.normal(0.0, 1.0, (5, 6))
+  b = rng.normal(100.0, 10.0, (5, 6))
+  centre, low, high = aggregate.curve_band(np.concatenate([a, b], 1), groups=2)
+  assert centre.shape == low.shape == (2, 5)
+  for g, runs in enumerate((a, b)):
+    (c1,), (l1,), (h1,) = aggregate.curve_band(runs)
+    np.testing.assert_allclose(centre[g], c1)
+    spread = runs.std()
+    np.testing.assert_allclose(low[g], l1, atol=0.5 * spread)
+    np.testing.assert_allclose(high[g], h1, atol=0.5 * spread)
+  assert np.all(high[0] < 10) and np.all(low[1] > 50)  # nothing of b in a's band, or of a in b's

@@ -83,13 +83,15 @@ CASES = [
          {"steps": 3_000, "log_every": 500, "checkpoint_every": 1_000, "evaluate": True,
           "eval_every": 1_000}, 2_500,  # evaluations go into the rows: they must resume too
          ("--env", "CartPole-v1", "--steps", "1000", "--learning-starts", "500")),
-    Case("jaxrl", "dqn", {"env": "CartPole-v1", "seeds": 2, "devices": 2},  # a split state's checkpoints
+    # a split state's checkpoints, and a sweep's (2 configurations x 2 seeds over 2 devices)
+    Case("jaxrl", "dqn", {"env": "CartPole-v1", "seeds": 2, "devices": 2,
+                          "sweep": ("gamma=0.98,0.99",)},
          {"learning_starts": 500, "buffer_size": 2_000, "batch_size": 32, "target_update_every": 200,
           "hidden": (32, 32), "exploration_steps": 1_500},
          {"steps": 3_000, "log_every": 500, "checkpoint_every": 1_000, "evaluate": True,
           "eval_every": 1_000}, 2_500,
-         ("--env", "CartPole-v1", "--seeds", "2", "--devices", "2", "--steps", "1000",
-          "--learning-starts", "500")),
+         ("--env", "CartPole-v1", "--seeds", "2", "--devices", "2", "--sweep", "gamma=0.98,0.99",
+          "--steps", "1000", "--learning-starts", "500")),
     Case("jaxrl", "dqn", {"env": "Breakout-v5"},  # the pool is recreated after each checkpoint
          {"buffer_size": 200, "num_envs": 2, "learning_starts": 100, "exploration_steps": 200,
           "target_update_every": 25}, {"steps": 400, "log_every": 200, "checkpoint_every": 200},
@@ -98,6 +100,7 @@ CASES = [
 ]
 IDS = [c.method if c.tool == "jaxgan" else
        f"dqn-{c.settings['env']}" + (f"-{c.settings['devices']}-devices" if "devices" in c.settings else "")
+       + ("-sweep" if "sweep" in c.settings else "")
        for c in CASES]
 # Under `pytest --dist loadgroup` each case's tests share one xdist worker, so its uninterrupted
 # run (``finished``, module-scoped: one per worker) is trained once, not on both workers (this

@@ -15,18 +15,19 @@
 
 from jaxrl.dqn.algorithm import (
     DQNState, act_and_store, acting_noise, environment, epsilon, epsilon_greedy,
-    epsilon_greedy_with, evaluate, exploration_noise, init, iteration, iteration_keys, learn,
-    loss_fn, make_train, optimizer, policy, q_network, run, summarize, td_loss, td_target, update,
+    epsilon_greedy_with, evaluate, exploration_noise, hyperparameters, init, iteration,
+    iteration_keys, learn, loss_fn, make_train, optimizer, policy, q_network, run, summarize, td_loss, td_target, update,
     update_target)
 from jaxrl.dqn.atari import (act_and_store_frames, evaluate_atari, make_host_run, restart_pool,
                              store_frames)
-from jaxrl.dqn.config import (LOSSES, OPTIMIZERS, PRESETS, DQNConfig, check_environment,
-                              network_kind)
+from jaxrl.dqn.config import (LOSSES, OPTIMIZERS, PRESETS, SWEEPABLE, DQNConfig, check_environment,
+                              network_kind, parse_sweep, sweep_grid)
 
 __all__ = [
-    "DQNConfig", "DQNState", "LOSSES", "OPTIMIZERS", "PRESETS", "act_and_store",
+    "DQNConfig", "DQNState", "LOSSES", "OPTIMIZERS", "PRESETS", "SWEEPABLE", "act_and_store",
     "act_and_store_frames", "acting_noise", "check_environment", "environment", "epsilon",
     "epsilon_greedy", "epsilon_greedy_with", "evaluate", "evaluate_atari", "exploration_noise",
-    "init", "iteration", "iteration_keys", "learn", "loss_fn", "make_host_run", "make_train",
-    "network_kind", "optimizer", "policy", "q_network", "restart_pool", "run", "store_frames",
-    "summarize", "td_loss", "td_target", "update", "update_target"]
+    "hyperparameters", "init", "iteration", "iteration_keys", "learn", "loss_fn", "make_host_run",
+    "make_train",
+    "network_kind", "optimizer", "parse_sweep", "policy", "q_network", "restart_pool", "run",
+    "store_frames", "summarize", "sweep_grid", "td_loss", "td_target", "update", "update_target"]

@@ -57,14 +57,34 @@ def q_network(config: DQNConfig):
   return nets.q_network(network_kind(config, env), env.num_actions, config.hidden)
 
 
-def optimizer(config: DQNConfig) -> optax.GradientTransformation:
+def hyperparameters(config: DQNConfig) -> dict:
+  """The hyperparameters that change no shape and no program, as the state's arrays (a sweep
+  vmaps runs that differ in them; the training step reads them from here, never from the
+  config). The epsilon schedule's span is computed here in double precision, as a constant of
+  the program was before."""
+  f32, i32 = (lambda v: jnp.asarray(v, jnp.float32)), (lambda v: jnp.asarray(v, jnp.int32))
+  out = {"learning_rate": f32(config.learning_rate), "gamma": f32(config.gamma),
+         "tau": f32(config.tau), "huber_delta": f32(config.huber_delta),
+         "epsilon_start": f32(config.epsilon_start),
+         "epsilon_span": f32(config.epsilon_end - config.epsilon_start),
+         "epsilon_decay_steps": i32(config.epsilon_decay_steps),
+         "target_update_every": i32(config.target_update_every)}
+  if config.max_grad_norm is not None:
+    out["max_grad_norm"] = f32(config.max_grad_norm)
+  return out
+
+
+def optimizer(config: DQNConfig, hyper: dict | None = None) -> optax.GradientTransformation:
+  """The config's optimiser; its learning rate and clipping norm from ``hyper`` (the state's
+  :func:`hyperparameters`) where given. (Their state holds neither: the same structure either way.)"""
+  h = hyperparameters(config) if hyper is None else hyper
   if config.optimizer == "adam":
-    tx = optax.adam(config.learning_rate, eps=config.adam_eps)
+    tx = optax.adam(h["learning_rate"], eps=config.adam_eps)
   else:
-    tx = optax.rmsprop(config.learning_rate, decay=config.rmsprop_decay, eps=config.rmsprop_eps,
+    tx = optax.rmsprop(h["learning_rate"], decay=config.rmsprop_decay, eps=config.rmsprop_eps,
                        centered=config.rmsprop_centered, eps_in_sqrt=config.rmsprop_eps_in_sqrt)
   if config.max_grad_norm is not None:
-    tx = optax.chain(optax.clip_by_global_norm(config.max_grad_norm), tx)
+    tx = optax.chain(optax.clip_by_global_norm(h["max_grad_norm"]), tx)
   return tx
 
 
@@ -83,6 +103,8 @@ class DQNState:
   updates: jax.Array       # gradient updates done
   iteration: jax.Array
   key: jax.Array           # the run's raw (uint32) key; iteration t uses fold_in(key, t)
+  hyper: dict              # hyperparameters(config), or a sweep's values for this run: what
+                           # the step reads (replacing the config does not change these)
   config: DQNConfig = struct.field(pytree_node=False)
 
 
@@ -92,12 +114,13 @@ def _transition_example(env: envs.Environment) -> dict:
           "next_obs": obs, "terminated": jnp.zeros((), bool), "truncated": jnp.zeros((), bool)}
 
 
-def init(key, config: DQNConfig, start: tuple | None = None) -> DQNState:
+def init(key, config: DQNConfig, start: tuple | None = None, hyper: dict | None = None) -> DQNState:
   """Fresh Q-network (and its target copy), optimiser, empty buffer and reset environments.
   ``key``: a ``jax.random.key`` (threefry) or a legacy uint32 ``PRNGKey``. ``start``: (obs,
   env_state) of environments reset elsewhere; required for Atari (``Pool.reset()``), where the
-  buffer is a frame replay. The checks that need the environment are made here, where the agent
-  is built (:func:`jaxrl.dqn.config.check_environment`)."""
+  buffer is a frame replay. ``hyper``: the run's :func:`hyperparameters` where they differ from
+  the config's (a sweep). The checks that need the environment are made here, where the agent is
+  built (:func:`jaxrl.dqn.config.check_environment`)."""
   if not jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
     key = jax.random.wrap_key_data(key)
   k_net, k_env, k_run = jax.random.split(key, 3)
@@ -118,18 +141,19 @@ def init(key, config: DQNConfig, start: tuple | None = None) -> DQNState:
   zero = jnp.zeros((), jnp.int32)
   return DQNState(params=params, target_params=params, opt_state=optimizer(config).init(params),
                   buffer=buffer, env_state=env_state, obs=obs, env_steps=zero, updates=zero,
-                  iteration=zero, key=jax.random.key_data(k_run), config=config)
+                  iteration=zero, key=jax.random.key_data(k_run),
+                  hyper=hyperparameters(config) if hyper is None else hyper, config=config)
 
 
 # ---- acting: epsilon-greedy, transitions into D --------------------------------------------------
 
 
-def epsilon(config: DQNConfig, env_steps) -> jax.Array:
+def epsilon(hyper: dict, env_steps) -> jax.Array:
   """Linear from epsilon_start to epsilon_end over the first ``epsilon_decay_steps`` environment
-  steps, then constant."""
-  decay = config.epsilon_decay_steps
-  frac = jnp.clip(env_steps / decay, 0.0, 1.0) if decay > 0 else 1.0
-  return config.epsilon_start + frac * (config.epsilon_end - config.epsilon_start)
+  steps, then constant (``hyper``: the state's :func:`hyperparameters`)."""
+  decay = hyper["epsilon_decay_steps"]
+  frac = jnp.where(decay > 0, jnp.clip(env_steps / jnp.maximum(decay, 1), 0.0, 1.0), 1.0)
+  return hyper["epsilon_start"] + frac * hyper["epsilon_span"]
 
 
 def exploration_noise(key, shape: tuple[int, ...], num_actions: int) -> dict:
@@ -168,7 +192,7 @@ def acting_noise(key, config: DQNConfig, steps: int) -> dict:
 def policy(state: DQNState, noise: dict) -> jax.Array:
   """The epsilon-greedy actions for ``state.obs`` (``noise``: one step of :func:`acting_noise`)."""
   q = q_network(state.config).apply(state.params, state.obs)
-  return epsilon_greedy_with(noise, q, epsilon(state.config, state.env_steps))
+  return epsilon_greedy_with(noise, q, epsilon(state.hyper, state.env_steps))
 
 
 def act_and_store(state: DQNState, noise: dict) -> tuple[DQNState, dict]:
@@ -206,25 +230,27 @@ def td_target(reward, terminated, next_q_target, gamma: float, next_q_online=Non
   return reward + gamma * (1.0 - terminated.astype(reward.dtype)) * next_value
 
 
-def td_loss(q_values, actions, targets, kind: str) -> jax.Array:
-  """Mean over the batch of the squared TD error, or the Huber loss (delta 1: the gradient of the
-  error clipped to [-1, 1], as in Mnih et al. 2015)."""
+def td_loss(q_values, actions, targets, kind: str, delta=1.0) -> jax.Array:
+  """Mean over the batch of the squared TD error, or the Huber loss (``delta`` 1: the gradient of
+  the error clipped to [-1, 1], as in Mnih et al. 2015)."""
   q_taken = jnp.take_along_axis(q_values, actions[:, None].astype(jnp.int32), -1)[:, 0]
   error = q_taken - jax.lax.stop_gradient(targets)
   if kind == "huber":
-    return jnp.mean(optax.huber_loss(error, delta=1.0))
+    return jnp.mean(optax.huber_loss(error, delta=delta))
   return jnp.mean(jnp.square(error))
 
 
-def loss_fn(params, target_params, batch: dict, config: DQNConfig):
-  """The DQN loss on a replay minibatch; returns (loss, mean Q of the actions taken)."""
+def loss_fn(params, target_params, batch: dict, config: DQNConfig, hyper: dict | None = None):
+  """The DQN loss on a replay minibatch; returns (loss, mean Q of the actions taken). ``hyper``:
+  the state's :func:`hyperparameters` (default: the config's)."""
+  hyper = hyperparameters(config) if hyper is None else hyper
   net = q_network(config)
   q = net.apply(params, batch["obs"])
   next_q_target = net.apply(target_params, batch["next_obs"])
   next_q_online = net.apply(params, batch["next_obs"]) if config.double else None
-  targets = td_target(batch["reward"], batch["terminated"], next_q_target, config.gamma,
+  targets = td_target(batch["reward"], batch["terminated"], next_q_target, hyper["gamma"],
                       next_q_online)
-  loss = td_loss(q, batch["action"], targets, config.loss)
+  loss = td_loss(q, batch["action"], targets, config.loss, hyper["huber_delta"])
   return loss, jnp.mean(jnp.take_along_axis(q, batch["action"][:, None], -1))
 
 
@@ -233,8 +259,8 @@ def update(state: DQNState, key) -> tuple[DQNState, dict]:
   c = state.config
   batch = replay.sample(state.buffer, key, c.batch_size)  # a frame replay rebuilds the stacks
   (loss, q), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-      state.params, state.target_params, batch, c)
-  updates, opt_state = optimizer(c).update(grads, state.opt_state, state.params)
+      state.params, state.target_params, batch, c, state.hyper)
+  updates, opt_state = optimizer(c, state.hyper).update(grads, state.opt_state, state.params)
   params = optax.apply_updates(state.params, updates)
   state = state.replace(params=params, opt_state=opt_state, updates=state.updates + 1)
   return state, {"loss": loss, "q": q}
@@ -253,12 +279,12 @@ def update_target(state: DQNState, env_steps_before, updates_before) -> DQNState
   steps or in updates) elapsed since the counters were ``env_steps_before`` and
   ``updates_before`` (once even if several periods did, which only matters for tau < 1 with a
   period shorter than an iteration)."""
-  c = state.config
+  c, h = state.config, state.hyper
   if c.target_update_unit == "steps":
-    due = _crossed(state.env_steps, state.env_steps - env_steps_before, c.target_update_every)
+    due = _crossed(state.env_steps, state.env_steps - env_steps_before, h["target_update_every"])
   else:
-    due = _crossed(state.updates, state.updates - updates_before, c.target_update_every)
-  new_target = optax.incremental_update(state.params, state.target_params, c.tau)
+    due = _crossed(state.updates, state.updates - updates_before, h["target_update_every"])
+  new_target = optax.incremental_update(state.params, state.target_params, h["tau"])
   target = jax.tree.map(lambda n, o: jnp.where(due, n, o), new_target, state.target_params)
   return state.replace(target_params=target)
 
@@ -289,7 +315,7 @@ def learn(state: DQNState, key, stats: dict, env_steps_before, updates_before
 
   learning = (state.env_steps >= c.learning_starts) & replay.can_sample(state.buffer)
   state, m = jax.lax.cond(learning, learning_phase, wait, state)
-  metrics = {**stats, **m, "learning": learning, "epsilon": epsilon(c, state.env_steps)}
+  metrics = {**stats, **m, "learning": learning, "epsilon": epsilon(state.hyper, state.env_steps)}
   return state.replace(iteration=state.iteration + 1), metrics
 
 

@@ -3,6 +3,7 @@ its values and builds nothing; :func:`check_environment` checks it against its e
 where the agent is built."""
 
 import dataclasses
+import itertools
 
 from jaxrl.envs import atari
 from jaxrl.nets import NETWORKS
@@ -25,6 +26,7 @@ class DQNConfig:
   batch_size: int = 128             # transitions per minibatch
   gamma: float = 0.99               # discount
   loss: str = "squared"             # squared TD error | huber (the Nature paper's error clipping)
+  huber_delta: float = 1.0          # huber: where the loss turns linear (1: the error's gradient clipped to [-1, 1])
   double: bool = False              # Double DQN (van Hasselt et al. 2016) targets
   optimizer: str = "adam"           # adam | rmsprop
   learning_rate: float = 2.5e-4     # the optimiser's step size
@@ -154,6 +156,8 @@ def _check(c: DQNConfig) -> None:
     fail(f"sticky_actions must lie in [0, 1], got {c.sticky_actions}.")
   if c.learning_rate <= 0:
     fail(f"learning_rate must be > 0, got {c.learning_rate}.")
+  if c.huber_delta <= 0:
+    fail(f"huber_delta must be > 0, got {c.huber_delta}.")
   if c.max_grad_norm is not None and c.max_grad_norm <= 0:
     fail(f"max_grad_norm must be > 0, got {c.max_grad_norm}.")
   if c.batch_size > c.buffer_size:
@@ -189,6 +193,64 @@ def _check(c: DQNConfig) -> None:
   if c.atari and c.buffer_size % c.num_envs:
     fail(f"the Atari replay stores {c.num_envs} environments' frames side by side: buffer_size "
          f"({c.buffer_size}) must be a multiple of num_envs.")
+
+
+# ---- sweeps: hyperparameters that change no shape, as per-run arrays -----------------------------
+
+SWEEPABLE = {  # field -> the type of its values (algorithm.hyperparameters holds them per run)
+    "learning_rate": float, "gamma": float, "tau": float, "huber_delta": float,
+    "max_grad_norm": float, "epsilon_start": float, "epsilon_end": float, "exploration_steps": int,
+    "target_update_every": int}
+
+_FIXED = {  # why a field cannot be swept
+    **dict.fromkeys(("hidden", "network", "buffer_size", "batch_size", "num_envs", "eval_episodes"),
+                    "it sets array shapes"),
+    **dict.fromkeys(("loss", "double", "optimizer", "target_update_unit", "rmsprop_centered",
+                     "rmsprop_eps_in_sqrt"), "it chooses the program's code"),
+    **dict.fromkeys(("total_steps", "train_every", "gradient_steps", "learning_starts"),
+                    "the loop is built around it (its length and schedule)"),
+    **dict.fromkeys(("env", "fire_reset", "sticky_actions"), "it chooses the environment"),
+    "exploration_fraction": "it is a share of total_steps; sweep the decay length, exploration_steps",
+    "eval_epsilon": "evaluation runs after training; use `jaxrl eval RUN --epsilon`",
+}
+
+
+def parse_sweep(specs) -> dict[str, tuple]:
+  """``("learning_rate=1e-4,1e-3", "gamma=0.98,0.99")`` -> {field: values}, in the order given;
+  bad input fails here, naming --sweep."""
+  out = {}
+  for spec in specs:
+    name, sep, listed = spec.partition("=")
+    name = name.strip().replace("-", "_")
+    if not sep or not name:
+      raise ValueError(f"--sweep {spec!r}: write FIELD=V1,V2,... (for example "
+                       "--sweep learning_rate=1e-4,2.5e-4).")
+    if name not in SWEEPABLE:
+      known = {f.name for f in dataclasses.fields(DQNConfig)}
+      why = (f"{name} cannot be swept: {_FIXED.get(name, 'it is not a per-run array')}" if name in known
+             else f"{name} is not a DQN hyperparameter")
+      raise ValueError(f"--sweep {spec!r}: {why}. Sweepable: {', '.join(SWEEPABLE)}.")
+    if name in out:
+      raise ValueError(f"--sweep lists {name} twice; give all its values in one FIELD=V1,V2.")
+    items = [v.strip() for v in listed.split(",") if v.strip()]
+    if not items:
+      raise ValueError(f"--sweep {spec!r} lists no values; write {name}=V1,V2,...")
+    try:
+      values = tuple(SWEEPABLE[name](v) for v in items)
+    except ValueError:
+      raise ValueError(f"--sweep {spec!r}: {name} takes {SWEEPABLE[name].__name__} values, "
+                       f"got {listed!r}.") from None
+    if len(set(values)) < len(values):
+      raise ValueError(f"--sweep {spec!r} lists a value twice.")
+    out[name] = values
+  return out
+
+
+def sweep_grid(config: DQNConfig, sweep: dict[str, tuple]) -> list[tuple[dict, DQNConfig]]:
+  """Every combination of the swept values (the first field varying slowest) as (its values,
+  the config with them); each config is checked. No sweep: [({}, config)]."""
+  combos = [dict(zip(sweep, values)) for values in itertools.product(*sweep.values())]
+  return [(combo, dataclasses.replace(config, **combo)) for combo in combos]
 
 
 def network_kind(config: DQNConfig, env) -> str:

@@ -27,7 +27,7 @@ import numpy as np
 from jaxrl import envs
 from jaxrl.dqn import algorithm as dqn
 from jaxrl.dqn import atari as dqn_atari
-from jaxrl.dqn.config import PRESETS, DQNConfig, check_environment
+from jaxrl.dqn.config import PRESETS, DQNConfig, check_environment, parse_sweep, sweep_grid
 from jaxrl.envs import atari
 from jaxrun import Method, Program, aggregate, keys, plots
 
@@ -40,8 +40,11 @@ class DQNSettings:
   seeds: int = 1               # independent agents trained together (vmap); Atari: 1
   devices: int = 1             # devices the seeds are split over, each running its own seeds' loop (a CPU-only machine gets that many CPU devices, one thread each); must divide --seeds
   env_stepping: str = "auto"   # Atari: step envpool inside jit (xla) or from Python (host); auto: xla, host on TPU
+  sweep: tuple[str, ...] = dataclasses.field(default=(), metadata={"repeatable": True, "metavar": "FIELD=V1,V2"})  # FIELD=V1,V2,...: train every combination of the values (times --seeds) in one program; repeat the flag for more fields; sweepable: learning_rate gamma tau huber_delta max_grad_norm epsilon_start epsilon_end exploration_steps target_update_every
 
   def __post_init__(self):
+    object.__setattr__(self, "sweep", tuple(self.sweep))
+    parse_sweep(self.sweep)  # bad input fails here, before any work
     if self.seeds < 1:
       raise ValueError(f"seeds must be >= 1, got {self.seeds}.")
     if self.devices < 1 or self.seeds % self.devices:
@@ -156,7 +159,10 @@ def _seed_axis(tree):
 
 
 class SeedsProgram(Program):
-  """The gymnax run: every seed's whole state (environments included) in one vmapped pytree."""
+  """The gymnax run: every run's whole state (environments included) in one vmapped pytree. The
+  runs are the seeds, or with ``--sweep`` every configuration of the grid times the seeds
+  (configuration-major: run ``c * seeds + s`` is seed ``s`` of configuration ``c``, with the keys
+  of seed ``s`` of a standalone run, so it trains exactly what that run trains)."""
 
   unit = "step"
   steps_name = "environment steps"
@@ -164,14 +170,29 @@ class SeedsProgram(Program):
 
   def __init__(self, settings: DQNSettings, config: DQNConfig, loop, out: str):
     self.settings, self.config, self.out = settings, config, out
+    self.grid = sweep_grid(config, parse_sweep(settings.sweep))
     self.steps_per_iteration = config.train_every
-    self.description = f"dqn {config.env} x{settings.seeds}"
-    self.train_keys, self.eval_keys = seed_keys(loop.seed, settings.seeds)
+    shape = f"{len(self.grid)}x{settings.seeds}" if self.sweep else f"{settings.seeds}"
+    self.description = f"dqn {config.env} x{shape}"
+    self.train_keys, self.eval_keys = self.run_keys(loop.seed)
     self.title = f"DQN {config.env}"
 
+  @property
+  def sweep(self) -> bool:
+    return bool(self.settings.sweep)
+
+  def run_keys(self, seed: int) -> tuple[jax.Array, jax.Array]:
+    """(train keys, evaluation keys) of every run: the seeds' keys, repeated per configuration."""
+    return tuple(jnp.concatenate([k] * len(self.grid)) for k in seed_keys(seed, self.settings.seeds))
+
+  def hyperparameters(self) -> dict:
+    """Every run's :func:`dqn.hyperparameters`, stacked [runs]."""
+    per_run = [dqn.hyperparameters(c) for _, c in self.grid for _ in range(self.settings.seeds)]
+    return jax.tree.map(lambda *x: jnp.stack(x), *per_run)
+
   def init(self):
-    init = jax.vmap(lambda k: dqn.init(k, self.config))
-    return jax.jit(over_devices(init, self.settings.devices))(self.train_keys)
+    init = jax.vmap(lambda k, h: dqn.init(k, self.config, hyper=h))
+    return jax.jit(over_devices(init, self.settings.devices))(self.train_keys, self.hyperparameters())
 
   def step(self, state) -> int:
     return first_seed(state.iteration) * self.config.train_every
@@ -180,7 +201,17 @@ class SeedsProgram(Program):
     return seeds_chunk(iterations, self.settings.devices)
 
   def rows(self, step, iterations, metrics, seconds):
-    return [summary_row(step + iterations * self.steps_per_iteration, seconds, metrics)]
+    row = summary_row(step + iterations * self.steps_per_iteration, seconds, metrics)
+    if self.sweep:  # each configuration's mean over its seeds that finished an episode
+      ret = self._per_config(np.asarray(metrics["episode_return"], float))
+      has = self._per_config(np.asarray(metrics["episodes"]) > 0)
+      row["episode_return_per_config"] = [float(r[h].mean()) if h.any() else None
+                                          for r, h in zip(ret, has)]
+    return [row]
+
+  def _per_config(self, per_run: np.ndarray) -> np.ndarray:
+    """[runs, ...] -> [configurations, seeds, ...]."""
+    return per_run.reshape(len(self.grid), self.settings.seeds, *per_run.shape[1:])
 
   def watch(self, state, metrics):
     return metrics["loss"], state.params  # the replay buffer is too large to scan every chunk
@@ -196,11 +227,22 @@ class SeedsProgram(Program):
     returns = np.asarray(self.evaluator(episodes, epsilon)(
         params, jax.vmap(jax.random.fold_in, (0, None))(eval_keys, step)))
     row = {"eval_return": returns.mean(-1).tolist(), "eval_return_mean": float(returns.mean())}
-    return row, {"env": self.config.env, "env_steps": step,
-                 **evaluation_summary(returns, self.config.env)}
+    result = {"env": self.config.env, "env_steps": step}
+    if not self.sweep:
+      return row, {**result, **evaluation_summary(returns, self.config.env)}
+    configs = [{**combo, **evaluation_summary(r, self.config.env)}
+               for (combo, _), r in zip(self.grid, self._per_config(returns))]
+    row["eval_return_per_config"] = [c["return_mean"] for c in configs]
+    best = max(range(len(configs)), key=lambda i: configs[i]["return_aggregate"]["iqm"])
+    return row, {**result, "sweep": parse_sweep(self.settings.sweep), "configurations": configs,
+                 "best_by_iqm": configs[best]}
 
   def curves(self, rows, path):
-    learning_curves(rows, path, f"{self.title} ({self.settings.seeds} seeds)")
+    if self.sweep:
+      sweep_curves(rows, path, [label(combo) for combo, _ in self.grid],
+                   f"{self.title}: {len(self.grid)} configurations x {self.settings.seeds} seeds")
+    else:
+      learning_curves(rows, path, f"{self.title} ({self.settings.seeds} seeds)")
 
 
 def pool_seed(seed: int, step: int) -> int:
@@ -280,8 +322,10 @@ def _per_seed(rows: list[dict], key: str) -> tuple[np.ndarray, np.ndarray]:
   """Rows that have ``key``: (their indices, values [rows, seeds]), NaN where a seed has none (a
   training return where the seed finished no episode in the chunk)."""
   idx = [i for i, r in enumerate(rows) if key in r]
+  if not idx:
+    return np.zeros(0, int), np.zeros((0, 0))
   values = np.array([[np.nan if v is None else v for v in rows[i][key]] for i in idx], float)
-  if key == "episode_return" and idx:
+  if key == "episode_return":
     values = np.where(np.array([rows[i]["episodes"] for i in idx]) > 0, values, np.nan)
   return np.array(idx, int), values.reshape(len(idx), -1)
 
@@ -296,7 +340,7 @@ def learning_curves(rows: list[dict], path: str, title: str = "") -> None:
     idx, values = _per_seed(rows, key)
     if not len(idx):
       continue
-    centre, low, high = aggregate.curve_band(values)
+    (centre,), (low,), (high,) = aggregate.curve_band(values)
     for ax, x_key in zip(axes, ("step", "seconds")):
       x = np.array([rows[i][x_key] for i in idx])
       ax.plot(x, centre, label=label, marker="o" if key == "eval_return" else None, ms=3)
@@ -305,6 +349,34 @@ def learning_curves(rows: list[dict], path: str, title: str = "") -> None:
     ax.set_xlabel(xlabel)
     ax.set_ylabel("episode return (IQM, 95% CI)")
     ax.legend(fontsize=8)
+  fig.suptitle(title)
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+  plt.close(fig)
+
+
+def label(combo: dict) -> str:
+  return " ".join(f"{k}={v:g}" for k, v in combo.items())
+
+
+def sweep_curves(rows: list[dict], path: str, labels: list[str], title: str = "") -> None:
+  """A sweep's curves: training-episode return (left) and evaluation return (right) against
+  environment steps, one line per configuration (the IQM over its seeds) with its 95% bootstrap
+  band."""
+  plt = plots.pyplot()
+  fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+  for ax, key, name in zip(axes, ("episode_return", "eval_return"), ("training episodes", "evaluation")):
+    idx, values = _per_seed(rows, key)
+    if not len(idx):
+      continue
+    x = np.array([rows[i]["step"] for i in idx])
+    for text, centre, low, high in zip(labels, *aggregate.curve_band(values, len(labels))):
+      line, = ax.plot(x, centre, label=text, marker="o" if key == "eval_return" else None, ms=3)
+      ax.fill_between(x, low, high, alpha=0.15, color=line.get_color())
+    ax.set_title(name, fontsize=9)
+    ax.set_xlabel("environment steps")
+    ax.set_ylabel("episode return (IQM, 95% CI)")
+  axes[1].legend(fontsize=7)
   fig.suptitle(title)
   fig.tight_layout()
   fig.savefig(path, dpi=100)
@@ -322,13 +394,24 @@ def preset_for(env, settings: DQNSettings) -> str:
 
 
 def configure(env, settings: DQNSettings, preset: str, overrides: dict, steps) -> DQNConfig:
+  """The preset with the flags given; a sweep's first configuration in its swept fields."""
+  sweep = parse_sweep(settings.sweep)
+  both = sorted(set(sweep) & set(overrides))
+  if both:
+    raise ValueError(f"{', '.join('--' + n.replace('_', '-') for n in both)} and --sweep over "
+                     f"{', '.join(both)} both given; keep one.")
   if steps is not None:
     overrides = {**overrides, "total_steps": steps}
-  return DQNConfig.preset(preset, settings.env, **overrides)
+  config = DQNConfig.preset(preset, settings.env, **overrides)
+  return sweep_grid(config, sweep)[0][1]
 
 
 def check(config: DQNConfig, env, settings: DQNSettings) -> None:
   check_environment(config, env)
+  if config.atari and settings.sweep:
+    raise ValueError("--sweep vmaps its runs, and an Atari run's envpool pool cannot be vmapped; "
+                     "start one run per configuration.")
+  sweep_grid(config, parse_sweep(settings.sweep))  # every configuration is a valid config
   if config.atari and settings.seeds != 1:
     raise ValueError(f"an Atari run trains one seed (envpool pools cannot be vmapped), got "
                      f"--seeds {settings.seeds}; start one run per seed with --seed.")
