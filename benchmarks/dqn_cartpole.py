@@ -32,13 +32,13 @@ import numpy as np  # noqa: E402
 import common  # noqa: E402
 from jaxrl import dqn  # noqa: E402
 from jaxrl.dqn import program as dqn_program  # noqa: E402
-from jaxrun import devices  # noqa: E402
+from jaxrun import devices as run_devices  # noqa: E402
 
 
 def compiled_run(config: dqn.DQNConfig, keys, devices: int = 1):
   """``run() -> (final states, seconds without compilation, per-iteration metrics)`` of vmapped
   runs, compiled once, the seeds split over ``devices`` (as `jaxrl train dqn --devices`)."""
-  train = dqn_program.over_devices(jax.vmap(dqn.make_train(config)), devices)
+  train = run_devices.over_devices(jax.vmap(dqn.make_train(config)), devices)
   compiled = jax.jit(train).lower(keys).compile()
 
   def run():
@@ -160,7 +160,7 @@ def main():
                       "(CPU devices are made for it on a CPU-only machine)")
   p.add_argument("--name", default="dqn_cartpole")
   args = p.parse_args()
-  devices.make_cpu_devices(args.devices)  # before JAX starts a backend
+  run_devices.make_cpu_devices(args.devices)  # before JAX starts a backend
   pure_python = args.purejaxrl_python or args.peer_python or sys.executable
 
   layouts = {"cleanrl preset": dqn.DQNConfig.cleanrl("CartPole-v1", total_steps=args.steps),

@@ -60,7 +60,7 @@ def main():
       def one(k, h):
         return dqn.run(dqn.init(k, cfg, hyper=h if hyper_given else None), cfg.num_iterations)
       return jax.vmap(one)(keys, hyper)
-    return dqn_program.over_devices(train, n_devices)
+    return devices.over_devices(train, n_devices)
 
   def stacked(configs, seeds):
     return jax.tree.map(lambda *x: jnp.stack(x),
@@ -84,38 +84,45 @@ def main():
   grid = dqn.sweep_grid(config, {"learning_rate": (1e-4, 2.5e-4, 1e-3), "gamma": (0.98, 0.99, 0.995)})
   configs = [c for _, c in grid]
   keys = dqn_program.seed_keys(0, s)[0]
-  t = time.perf_counter()
-  run, compile_s = compiled(seeds_train(config, True, 1), jnp.concatenate([keys] * len(configs)),
-                            stacked(configs, s))
-  swept, sweep_s = run()
-  sweep_wall = time.perf_counter() - t
+  runs = len(configs) * s
+  sweep_rows, swept = [], None
+  for n_devices in sorted({1, args.devices}):
+    if runs % n_devices:
+      continue
+    t = time.perf_counter()
+    run, compile_s = compiled(seeds_train(config, True, n_devices),
+                              jnp.concatenate([keys] * len(configs)), stacked(configs, s))
+    states, sweep_s = run()
+    swept = states if swept is None else swept
+    sweep_rows.append({"what": f"3x3 sweep x {s} seeds, one program", "runs": runs,
+                       "devices": n_devices, "seconds": round(sweep_s, 2),
+                       "compile_s": round(compile_s, 2), "wall_s": round(time.perf_counter() - t, 2),
+                       "total_env_steps_per_s": round(runs * args.steps / sweep_s)})
+    print(sweep_rows[-1], flush=True)
   separate_s = separate_compile = 0.0
-  equal = []
+  equal, max_diff = [], 0.0
   t = time.perf_counter()
   for c, cfg in enumerate(configs):
     run, cs = compiled(seeds_train(cfg, True, 1), keys, stacked([cfg], s))
     alone, seconds = run()
     separate_s, separate_compile = separate_s + seconds, separate_compile + cs
-    equal.append(all(np.array_equal(np.asarray(a)[c * s:(c + 1) * s], np.asarray(b)) for a, b in
-                     zip(jax.tree.leaves(swept.params), jax.tree.leaves(alone.params))))
-  separate_wall = time.perf_counter() - t
-  runs = len(configs) * s
-  sweep_rows = [
-      {"what": f"3x3 sweep x {s} seeds, one program", "runs": runs, "seconds": round(sweep_s, 2),
-       "compile_s": round(compile_s, 2), "wall_s": round(sweep_wall, 2),
-       "total_env_steps_per_s": round(runs * args.steps / sweep_s)},
-      {"what": f"9 separate runs of {s} seeds", "runs": runs, "seconds": round(separate_s, 2),
-       "compile_s": round(separate_compile, 2), "wall_s": round(separate_wall, 2),
-       "total_env_steps_per_s": round(runs * args.steps / separate_s)},
-  ]
-  for r in sweep_rows:
-    print(r, flush=True)
+    pairs = [(np.asarray(a)[c * s:(c + 1) * s], np.asarray(b)) for a, b in
+             zip(jax.tree.leaves(swept.params), jax.tree.leaves(alone.params))]
+    equal.append(all(np.array_equal(a, b) for a, b in pairs))
+    max_diff = max(max_diff, *(float(np.abs(a - b).max()) for a, b in pairs))
+  sweep_rows.append({"what": f"9 separate runs of {s} seeds", "runs": runs, "devices": 1,
+                     "seconds": round(separate_s, 2), "compile_s": round(separate_compile, 2),
+                     "wall_s": round(time.perf_counter() - t, 2),
+                     "total_env_steps_per_s": round(runs * args.steps / separate_s)})
+  print(sweep_rows[-1], flush=True)
   notes = (f"CartPole-v1, cleanrl preset, {args.steps:,} environment steps per run (learning from "
            f"{config.learning_starts:,}). total_env_steps_per_s: every run's steps over the run's "
            "seconds, compilation excluded. Sweep: learning_rate 1e-4, 2.5e-4, 1e-3 x gamma 0.98, "
-           f"0.99, 0.995; wall_s includes compilation. Each configuration's parameters in the sweep "
-           f"bitwise equal to its separate run: {sum(equal)} of {len(equal)}.")
+           f"0.99, 0.995; wall_s includes compilation. Each configuration's parameters in the "
+           f"one-device sweep bitwise equal to its separate run: {sum(equal)} of {len(equal)}; "
+           f"largest parameter difference {max_diff:.3g}.")
   md = common.write(args.name, {"steps": args.steps, "sweep_bitwise_equal": equal,
+                                "sweep_max_abs_param_difference": max_diff,
                                 "sweep": sweep_rows}, table + sweep_rows, notes)
   print(md)
 

@@ -69,6 +69,31 @@ def learning_curves(rows: list[dict], path: str, skip=("step", "seconds", "n_cri
   plt.close(fig)
 
 
+def banded_curves(panels: list, path: str, title: str = "") -> None:
+  """Curves over several runs: ``panels`` [(title, xlabel, ylabel, series)], each series
+  (labels, x [points], values [points, runs]) with the runs in ``len(labels)`` consecutive groups
+  (a sweep's configurations), drawn per group as the interquartile mean over its runs with its
+  95% stratified bootstrap band (``jaxrun.aggregate.curve_band``; no band for one run)."""
+  from jaxrun import aggregate
+
+  plt = pyplot()
+  fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.8), squeeze=False)
+  for ax, (name, xlabel, ylabel, series) in zip(axes[0], panels):
+    for labels, x, values in series:
+      for text, centre, low, high in zip(labels, *aggregate.curve_band(values, len(labels))):
+        line, = ax.plot(x, centre, label=text, marker="o" if len(x) < 30 else None, ms=3)
+        ax.fill_between(x, low, high, alpha=0.2, color=line.get_color())
+    ax.set_title(name, fontsize=9)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if ax.get_legend_handles_labels()[0]:
+      ax.legend(fontsize=7)
+  fig.suptitle(title)
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+  plt.close(fig)
+
+
 def captioned_rows(rows: list, captions: list[str], path: str, frames: list | None = None) -> None:
   """One row of images (uint8 [K, H, W, C] or floats in [-1, 1]) per caption, the caption above
   it; ``frames``: per row, per image, a colour for its frame (None: no frame)."""

@@ -9,6 +9,7 @@ import pytest
 
 from jaxrl import cli, dqn, envs
 from jaxrl.dqn import program as dqn_program
+from jaxrun import devices as run_devices
 
 # A short CartPole run: CleanRL's preset with an early start and a short exploration phase.
 SMALL = dqn.DQNConfig.cleanrl("CartPole-v1", total_steps=3_000, learning_starts=500,
@@ -155,7 +156,7 @@ def test_unknown_preset():
     (["train", "dqn", "--epsilon-start", "2"], "epsilon_start must lie in"),
     (["train", "dqn", "--env", "MountainCarContinuous-v0"], "discrete actions"),
     (["train", "dqn", "--seeds", "3", "--devices", "2"], "--devices (2) must be at least 1 and divide --seeds (3)"),
-    (["train", "dqn", "--sweep", "lr=1e-3"], "--sweep 'lr=1e-3': lr is not a DQN hyperparameter. Sweepable: learning_rate"),
+    (["train", "dqn", "--sweep", "lr=1e-3"], "--sweep 'lr=1e-3': lr is not a hyperparameter of DQN. Sweepable: learning_rate"),
     (["train", "dqn", "--sweep", "batch_size=32,64"], "batch_size cannot be swept: it sets array shapes"),
     (["train", "dqn", "--sweep", "double=0,1"], "double cannot be swept: it chooses the program's code"),
     (["train", "dqn", "--sweep", "gamma="], "--sweep 'gamma=' lists no values"),
@@ -208,7 +209,7 @@ def test_seeds_split_over_devices_agree_with_the_single_device_run():
   init = jax.vmap(lambda k: dqn.init(k, SMALL))
 
   def train(devices):
-    state = jax.jit(dqn_program.over_devices(init, devices))(keys)
+    state = jax.jit(run_devices.over_devices(init, devices))(keys)
     state, m1 = dqn_program.seeds_chunk(150, devices)(state)
     state, m2 = dqn_program.seeds_chunk(150, devices)(state)
     return state, np.asarray(m1["episodes"]) + np.asarray(m2["episodes"])
@@ -239,9 +240,10 @@ def _sweep_program(settings, tmp_path, name, **overrides):
 def test_a_sweep_run_equals_the_standalone_run_of_its_configuration_and_seed(tmp_path):
   """2 learning rates x 2 target periods x 2 seeds in one vmapped program: run c * 2 + s is
   bitwise the standalone run of configuration c, seed s (its hyperparameters are state arrays in
-  both, so the sweep compiles the program a standalone run compiles, vmapped wider). Layers of 64
-  units: with 32, XLA's CPU backend emits another matmul for the wider batch and the last bits
-  differ (measured; 64 and more, the presets' 120-84 included, are bitwise at widths 2-16)."""
+  both, so the sweep compiles the program a standalone run compiles, vmapped wider). Bitwise at
+  these widths (8 runs against 2, 64-unit layers); XLA's CPU backend picks its kernels by the
+  batch's shape, and at other widths the last bits differ (32-unit layers here; 72 runs against
+  8 in benchmarks/results/scaling.md)."""
   sweep = ("learning_rate=1e-3,2.5e-4", "target_update_every=100,300")
   program, swept = _sweep_program(dqn_program.DQNSettings(seeds=2, sweep=sweep), tmp_path, "sweep",
                                   hidden=(64, 64))

@@ -3,10 +3,10 @@ its values and builds nothing; :func:`check_environment` checks it against its e
 where the agent is built."""
 
 import dataclasses
-import itertools
 
 from jaxrl.envs import atari
 from jaxrl.nets import NETWORKS
+from jaxrun import sweeps
 
 LOSSES = ("squared", "huber")
 OPTIMIZERS = ("adam", "rmsprop")
@@ -216,41 +216,14 @@ _FIXED = {  # why a field cannot be swept
 
 
 def parse_sweep(specs) -> dict[str, tuple]:
-  """``("learning_rate=1e-4,1e-3", "gamma=0.98,0.99")`` -> {field: values}, in the order given;
-  bad input fails here, naming --sweep."""
-  out = {}
-  for spec in specs:
-    name, sep, listed = spec.partition("=")
-    name = name.strip().replace("-", "_")
-    if not sep or not name:
-      raise ValueError(f"--sweep {spec!r}: write FIELD=V1,V2,... (for example "
-                       "--sweep learning_rate=1e-4,2.5e-4).")
-    if name not in SWEEPABLE:
-      known = {f.name for f in dataclasses.fields(DQNConfig)}
-      why = (f"{name} cannot be swept: {_FIXED.get(name, 'it is not a per-run array')}" if name in known
-             else f"{name} is not a DQN hyperparameter")
-      raise ValueError(f"--sweep {spec!r}: {why}. Sweepable: {', '.join(SWEEPABLE)}.")
-    if name in out:
-      raise ValueError(f"--sweep lists {name} twice; give all its values in one FIELD=V1,V2.")
-    items = [v.strip() for v in listed.split(",") if v.strip()]
-    if not items:
-      raise ValueError(f"--sweep {spec!r} lists no values; write {name}=V1,V2,...")
-    try:
-      values = tuple(SWEEPABLE[name](v) for v in items)
-    except ValueError:
-      raise ValueError(f"--sweep {spec!r}: {name} takes {SWEEPABLE[name].__name__} values, "
-                       f"got {listed!r}.") from None
-    if len(set(values)) < len(values):
-      raise ValueError(f"--sweep {spec!r} lists a value twice.")
-    out[name] = values
-  return out
+  """``("learning_rate=1e-4,1e-3", "gamma=0.98,0.99")`` -> {field: values} (jaxrun.sweeps)."""
+  return sweeps.parse(specs, SWEEPABLE, _FIXED, DQNConfig, "DQN")
 
 
 def sweep_grid(config: DQNConfig, sweep: dict[str, tuple]) -> list[tuple[dict, DQNConfig]]:
   """Every combination of the swept values (the first field varying slowest) as (its values,
   the config with them); each config is checked. No sweep: [({}, config)]."""
-  combos = [dict(zip(sweep, values)) for values in itertools.product(*sweep.values())]
-  return [(combo, dataclasses.replace(config, **combo)) for combo in combos]
+  return sweeps.grid(config, sweep)
 
 
 def network_kind(config: DQNConfig, env) -> str:

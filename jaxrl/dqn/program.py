@@ -29,7 +29,8 @@ from jaxrl.dqn import algorithm as dqn
 from jaxrl.dqn import atari as dqn_atari
 from jaxrl.dqn.config import PRESETS, DQNConfig, check_environment, parse_sweep, sweep_grid
 from jaxrl.envs import atari
-from jaxrun import Method, Program, aggregate, keys, plots
+from jaxrun import Method, Program, aggregate, keys, plots, sweeps
+from jaxrun.devices import over_devices, runs_mesh
 
 ENV_STEPPING = ("auto", "xla", "host")
 
@@ -112,34 +113,6 @@ def summary_row(step: int, seconds: float, m: dict) -> dict:
       has = np.asarray(m["episodes"]) > 0
       row["episode_return_mean"] = float(v[has].mean()) if has.any() else None
   return row
-
-
-SEED_AXIS = "seeds"
-
-
-def seed_mesh(devices: int) -> jax.sharding.Mesh:
-  """A 1-D mesh over the first ``devices`` devices, for seeds."""
-  available = jax.devices()
-  if devices > len(available):
-    raise ValueError(f"--devices {devices} asks for more devices than the {len(available)} "
-                     f"{available[0].platform} device(s) JAX has; the jaxrl command makes CPU devices "
-                     "itself on a CPU-only machine, elsewhere pass at most the devices there are.")
-  return jax.make_mesh((devices,), (SEED_AXIS,), devices=available[:devices],
-                       axis_types=(jax.sharding.AxisType.Auto,))
-
-
-def over_devices(fn, devices: int):
-  """``fn`` of arrays whose leading axis is the seeds (which never interact) with the seeds split
-  over ``devices`` devices: each device runs its own seeds, and nothing crosses devices until the
-  results are read. A seed's episodes are those of the single-device run and its parameters agree
-  to float32 rounding (tested; XLA fuses the partitioned program otherwise, so the last bits
-  differ). ``devices`` 1: ``fn`` itself."""
-  if devices == 1:
-    return fn
-  spec = jax.sharding.PartitionSpec(SEED_AXIS)
-  # check_vma=False: a fresh state's constant leaves (zeros) do not vary over the seeds while the
-  # loop's carry does, and shard_map's type check would refuse that scan carry.
-  return jax.shard_map(fn, mesh=seed_mesh(devices), in_specs=spec, out_specs=spec, check_vma=False)
 
 
 @functools.cache
@@ -239,8 +212,8 @@ class SeedsProgram(Program):
 
   def curves(self, rows, path):
     if self.sweep:
-      sweep_curves(rows, path, [label(combo) for combo, _ in self.grid],
-                   f"{self.title}: {len(self.grid)} configurations x {self.settings.seeds} seeds")
+      learning_curves(rows, path, f"{self.title}: {len(self.grid)} configurations x "
+                      f"{self.settings.seeds} seeds", [sweeps.label(combo) for combo, _ in self.grid])
     else:
       learning_curves(rows, path, f"{self.title} ({self.settings.seeds} seeds)")
 
@@ -319,8 +292,8 @@ class AtariProgram(SeedsProgram):
 
 
 def _per_seed(rows: list[dict], key: str) -> tuple[np.ndarray, np.ndarray]:
-  """Rows that have ``key``: (their indices, values [rows, seeds]), NaN where a seed has none (a
-  training return where the seed finished no episode in the chunk)."""
+  """Rows that have ``key``: (their indices, values [rows, runs]), NaN where a run has none (a
+  training return where the run finished no episode in the chunk)."""
   idx = [i for i, r in enumerate(rows) if key in r]
   if not idx:
     return np.zeros(0, int), np.zeros((0, 0))
@@ -330,57 +303,26 @@ def _per_seed(rows: list[dict], key: str) -> tuple[np.ndarray, np.ndarray]:
   return np.array(idx, int), values.reshape(len(idx), -1)
 
 
-def learning_curves(rows: list[dict], path: str, title: str = "") -> None:
-  """Training-episode return and evaluation return against environment steps (left) and
-  wall-clock seconds (right): the interquartile mean over seeds and its 95% stratified bootstrap
-  band (Agarwal et al. 2021; no band for one seed)."""
-  plt = plots.pyplot()
-  fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
-  for key, label in (("episode_return", "training episodes"), ("eval_return", "evaluation")):
-    idx, values = _per_seed(rows, key)
-    if not len(idx):
-      continue
-    (centre,), (low,), (high,) = aggregate.curve_band(values)
-    for ax, x_key in zip(axes, ("step", "seconds")):
-      x = np.array([rows[i][x_key] for i in idx])
-      ax.plot(x, centre, label=label, marker="o" if key == "eval_return" else None, ms=3)
-      ax.fill_between(x, low, high, alpha=0.25)
-  for ax, xlabel in zip(axes, ("environment steps", "seconds")):
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel("episode return (IQM, 95% CI)")
-    ax.legend(fontsize=8)
-  fig.suptitle(title)
-  fig.tight_layout()
-  fig.savefig(path, dpi=100)
-  plt.close(fig)
+def learning_curves(rows: list[dict], path: str, title: str = "", labels: list[str] | None = None
+                    ) -> None:
+  """The interquartile mean over seeds, with its 95% bootstrap band, of the training-episode and
+  evaluation returns. One run: against environment steps and wall-clock seconds; a sweep
+  (``labels``: its configurations): a panel for each, one line per configuration."""
+  returns = {key: _per_seed(rows, key) for key in ("episode_return", "eval_return")}
+  names = {"episode_return": "training episodes", "eval_return": "evaluation"}
+  y = "episode return (IQM, 95% CI)"
 
+  def x(key, x_key):
+    return np.array([rows[i][x_key] for i in returns[key][0]])
 
-def label(combo: dict) -> str:
-  return " ".join(f"{k}={v:g}" for k, v in combo.items())
-
-
-def sweep_curves(rows: list[dict], path: str, labels: list[str], title: str = "") -> None:
-  """A sweep's curves: training-episode return (left) and evaluation return (right) against
-  environment steps, one line per configuration (the IQM over its seeds) with its 95% bootstrap
-  band."""
-  plt = plots.pyplot()
-  fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-  for ax, key, name in zip(axes, ("episode_return", "eval_return"), ("training episodes", "evaluation")):
-    idx, values = _per_seed(rows, key)
-    if not len(idx):
-      continue
-    x = np.array([rows[i]["step"] for i in idx])
-    for text, centre, low, high in zip(labels, *aggregate.curve_band(values, len(labels))):
-      line, = ax.plot(x, centre, label=text, marker="o" if key == "eval_return" else None, ms=3)
-      ax.fill_between(x, low, high, alpha=0.15, color=line.get_color())
-    ax.set_title(name, fontsize=9)
-    ax.set_xlabel("environment steps")
-    ax.set_ylabel("episode return (IQM, 95% CI)")
-  axes[1].legend(fontsize=7)
-  fig.suptitle(title)
-  fig.tight_layout()
-  fig.savefig(path, dpi=100)
-  plt.close(fig)
+  if labels is None:
+    panels = [("", x_label, y,
+               [([names[k]], x(k, x_key), v) for k, (i, v) in returns.items() if len(i)])
+              for x_key, x_label in (("step", "environment steps"), ("seconds", "seconds"))]
+  else:
+    panels = [(names[k], "environment steps", y, [(labels, x(k, "step"), v)] if len(i) else [])
+              for k, (i, v) in returns.items()]
+  plots.banded_curves(panels, path, title)
 
 
 # ---- the method -----------------------------------------------------------------------------------
@@ -396,10 +338,7 @@ def preset_for(env, settings: DQNSettings) -> str:
 def configure(env, settings: DQNSettings, preset: str, overrides: dict, steps) -> DQNConfig:
   """The preset with the flags given; a sweep's first configuration in its swept fields."""
   sweep = parse_sweep(settings.sweep)
-  both = sorted(set(sweep) & set(overrides))
-  if both:
-    raise ValueError(f"{', '.join('--' + n.replace('_', '-') for n in both)} and --sweep over "
-                     f"{', '.join(both)} both given; keep one.")
+  sweeps.refuse_overrides(sweep, overrides)
   if steps is not None:
     overrides = {**overrides, "total_steps": steps}
   config = DQNConfig.preset(preset, settings.env, **overrides)
@@ -416,7 +355,7 @@ def check(config: DQNConfig, env, settings: DQNSettings) -> None:
     raise ValueError(f"an Atari run trains one seed (envpool pools cannot be vmapped), got "
                      f"--seeds {settings.seeds}; start one run per seed with --seed.")
   if settings.devices > 1:
-    seed_mesh(settings.devices)  # fails before any work when there are fewer devices
+    runs_mesh(settings.devices)  # fails before any work when there are fewer devices
   if settings.env_stepping != "auto" and not config.atari:
     raise ValueError("--env-stepping applies to Atari (envpool) environments.")
 
