@@ -19,7 +19,7 @@ def clip_weights(c: float) -> optax.GradientTransformation:
   parameters in the box. It needs ``params`` in ``update`` and must go *last* in a chain.
   Note: ``optax.clip`` clips updates, not parameters; this is not that.
   """
-  if not c > 0:
+  if isinstance(c, (int, float)) and not c > 0:  # (an array: a sweep's per-run value, checked before)
     raise ValueError(f"clip_weights needs c > 0, got {c}; the WGAN paper uses c = 0.01.")
 
   def init_fn(params):

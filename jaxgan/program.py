@@ -5,7 +5,8 @@ A chunk is one jitted ``lax.scan`` of the method's ``train_step`` over ``log_eve
 iterations with the dataset resident on the device; iteration t draws its batches with the key
 ``fold_in(train_key, t)``, so a resumed run replays exactly the iterations an uninterrupted run
 would. The run's keys: (init, train, sample) = ``jaxrun.keys.streams(seed, 3)``; evaluation uses
-``fold_in(sample, 1)``.
+``fold_in(sample, 1)``. ``--seeds`` and ``--sweep`` train several runs in one vmapped state
+(:class:`RunsProgram`).
 """
 
 import dataclasses
@@ -18,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxrun import Program, keys, plots
+from jaxrun import Program, aggregate, keys, plots, sweeps
 
 # One place for the loop defaults of every GAN method.
 LOOP_DEFAULTS = {"steps": 2000, "log_every": 100, "sample_every": 500, "eval_every": 0,
@@ -33,9 +34,12 @@ class DataSettings:
   max_examples: int | None = None    # at most this many tfds examples (shapes, folder: images per class)
   devices: int = 1                   # data-parallel over this many devices
   eval_samples: int = 10_000         # generated samples for the image metrics
+  seeds: int = 1                     # runs trained together in one program (vmap): run s trains what `--seed SEED+s` trains alone
+  sweep: tuple[str, ...] = dataclasses.field(default=(), metadata={"repeatable": True, "metavar": "FIELD=V1,V2"})  # FIELD=V1,V2,...: every combination of the values (times --seeds) in one program; repeat for more fields; wgan: learning_rate clip n_critic
 
   def __post_init__(self):
-    for name in ("devices", "eval_samples"):
+    object.__setattr__(self, "sweep", tuple(self.sweep))
+    for name in ("devices", "eval_samples", "seeds"):
       if getattr(self, name) < 1:
         raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}.")
 
@@ -92,16 +96,22 @@ def check_devices(config, settings) -> None:
     parallel.make_mesh(devices)  # fails early when there are fewer devices
 
 
+def chunk_of(train_step, length: int):
+  """(state, data, train_key[, axis_name]) -> (state, metrics stacked over ``length`` generator
+  iterations), unjitted."""
+  def chunk(state, data, train_key, axis_name=None):
+    def body(state, _):
+      return train_step(state, data, jax.random.fold_in(train_key, state.step), axis_name)
+    return jax.lax.scan(body, state, None, length=length)
+  return chunk
+
+
 @functools.cache
 def make_chunk(train_step, length: int, devices: int = 1):
   """(state, data, train_key) -> (state, metrics stacked over ``length`` generator iterations).
   One per (step function, length, devices) in a process, so that runs of the same config (a
   resume, seeds run one after another) reuse its compilation."""
-  def chunk(state, data, train_key, axis_name=None):
-    def body(state, _):
-      return train_step(state, data, jax.random.fold_in(train_key, state.step), axis_name)
-    return jax.lax.scan(body, state, None, length=length)
-
+  chunk = chunk_of(train_step, length)
   if devices == 1:
     return jax.jit(chunk)
   from jaxgan import parallel
@@ -191,28 +201,163 @@ class GeneratorProgram(StepProgram):
     else:
       plots.image_grid(self.generate(state, key, n), path, ncols=int(math.sqrt(n)))
 
-  def evaluate(self, state, step, samples: int | None = None):
+  def evaluate(self, state, step, samples: int | None = None, key=None):
     """Mode coverage (2-D mixtures); Parzen log-likelihood, and on labelled images the Fréchet
-    distance, Inception-style score and class histogram of the project's classifier."""
+    distance, Inception-style score and class histogram of the project's classifier. ``key``:
+    the samples' (default: the run's evaluation key)."""
+    key = self.eval_key if key is None else key
     from jaxgan import metrics
 
     classifier = None
     if self.dataset.is_image and self.dataset.num_classes:
       classifier = metrics.load_or_train_classifier(self.dataset,
                                                     os.path.join(self.out, "classifier.msgpack"))
-    gen = lambda n, labels=None: self.generate(state, self.eval_key, n, labels)
+    gen = lambda n, labels=None: self.generate(state, key, n, labels)
     result = metrics.evaluate(gen, self.dataset, num_classes=getattr(state.config, "num_classes", 0),
                               num_samples=samples or self.settings.eval_samples, classifier=classifier)
     return {}, result
+
+
+# ---- several runs in one program: --seeds and --sweep ---------------------------------------------
+#
+# The runs are the sweep's configurations times the seeds, configuration-major (run c * S + s).
+# Run s of a configuration takes the keys of the standalone run --seed SEED+s (keys.streams), and a
+# swept hyperparameter is an array of the state that the method's steps read (its
+# hyperparameters), so each run trains what that standalone run trains, vmapped (to float32
+# rounding: XLA compiles the vmapped program's kernels for the wider shapes). The data is shared:
+# every run draws its own batches from the one device-resident copy. eval.json gives each run's
+# metrics and, per configuration, the interquartile mean of each metric over the seeds with its 95%
+# stratified bootstrap interval.
+
+
+def parse_sweep(steps, name: str, config_cls, settings) -> dict[str, tuple]:
+  return sweeps.parse(settings.sweep, steps.sweepable, steps.fixed, config_cls, name)
+
+
+def check_runs_fit(steps, name: str, config, settings) -> None:
+  """Every configuration of the sweep is valid; several runs stay on one device."""
+  sweeps.grid(config, parse_sweep(steps, name, type(config), settings))
+  if settings.devices > 1 and (settings.seeds > 1 or settings.sweep):
+    raise ValueError(f"--devices {settings.devices} splits one run's batch; train several runs "
+                     "(--seeds, --sweep) on one device, or one run over the devices.")
+
+
+@functools.cache
+def runs_chunk(train_step, length: int):
+  """The chunk of :func:`jaxgan.program.make_chunk`, vmapped over the runs' states and train keys
+  (the data shared)."""
+  return jax.jit(jax.vmap(chunk_of(train_step, length), in_axes=(0, None, 0)))
+
+
+def _stack(trees):
+  return jax.tree.map(lambda *x: jnp.stack(x), *trees)
+
+
+class RunsProgram(GeneratorProgram):
+  """A generator method's runs over seeds and a sweep's configurations, in one vmapped state."""
+
+  def __init__(self, algo, name, dataset, settings, config, loop, out):
+    super().__init__(algo, name, dataset, settings, config, loop, out)
+    self.grid = sweeps.grid(config, parse_sweep(algo, name, type(config), settings))
+    self.seeds = [loop.seed + s for s in range(settings.seeds)]
+    streams = [keys.streams(seed, 3) for seed in self.seeds]  # (init, train, sample) per seed
+    self.init_key, self.train_key, self.sample_key = (
+        jnp.stack([st[i] for _ in self.grid for st in streams]) for i in range(3))
+    self.eval_key = jax.vmap(jax.random.fold_in, (0, None))(self.sample_key, 1)
+    shape = f"{len(self.grid)}x{len(self.seeds)}" if settings.sweep else f"{len(self.seeds)}"
+    self.description = f"{name} {settings.dataset} x{shape}"
+
+  @property
+  def labels(self) -> list[str]:
+    return [sweeps.label(combo) or f"seed {self.seeds[0]}" for combo, _ in self.grid]
+
+  def run_state(self, state, r: int):
+    return jax.tree.map(lambda x: x[r], state)
+
+  def init(self):
+    if self.algo.hyperparameters is None:
+      return jax.jit(jax.vmap(lambda k: self.algo.init(k, self.config)))(self.init_key)
+    hyper = _stack([self.algo.hyperparameters(c) for _, c in self.grid for _ in self.seeds])
+    init = jax.vmap(lambda k, h: self.algo.init(k, self.config, h))
+    return jax.jit(init)(self.init_key, hyper)
+
+  def step(self, state) -> int:
+    return int(np.ravel(np.asarray(state.step))[0])
+
+  def make_chunk(self, iterations: int):
+    chunk = runs_chunk(self.algo.train_step, iterations)
+    data, train_keys = self.data, self.train_key
+    return lambda state: chunk(state, data, train_keys)
+
+  def rows(self, step, iterations, metrics, seconds):
+    """One row per generator iteration, each metric a list over the runs."""
+    m = {k: np.asarray(v) for k, v in metrics.items()}  # [runs, iterations]
+    return [{"step": step + i + 1, **{k: v[:, i].tolist() for k, v in m.items()}}
+            for i in range(iterations)]
+
+  def figure(self, state, path: str, key=None, n: int = 64) -> None:
+    """The first seed of each configuration: 2-D points, a scatter panel each; images, a row of
+    samples each (the conditional GAN: one per class)."""
+    firsts = [c * len(self.seeds) for c in range(len(self.grid))]
+    samples = []
+    for r in firsts:
+      k = self.sample_key[r] if key is None else key
+      num_classes = getattr(self.config, "num_classes", 0)
+      labels = np.arange(num_classes) if num_classes else None
+      m = 2500 if not self.dataset.is_image else (num_classes or min(n, 8))
+      samples.append(self.generate(self.run_state(state, r), k, m, labels))
+    if not self.dataset.is_image:
+      plots.scatter(samples, self.dataset.test.x[:2500], path, self.labels)
+    else:
+      plots.image_grid(np.concatenate(samples), path, ncols=len(samples[0]))
+
+  def evaluate(self, state, step, samples: int | None = None, key=None):
+    """Each run's metrics (its own evaluation key), and per configuration the IQM and mean of
+    each metric over the seeds with their 95% bootstrap intervals."""
+    results = [GeneratorProgram.evaluate(self, self.run_state(state, r), step, samples,
+                                         self.eval_key[r] if key is None else key)[1]
+               for r in range(len(self.grid) * len(self.seeds))]
+    configurations = []
+    for c, (combo, _) in enumerate(self.grid):
+      per_seed = results[c * len(self.seeds):(c + 1) * len(self.seeds)]
+      numbers = [k for k, v in per_seed[0].items()
+                 if isinstance(v, (int, float)) and not isinstance(v, bool)]
+      configurations.append({**combo, "seeds": self.seeds, "per_seed": per_seed,
+                             "aggregate": {k: aggregate.summary([r[k] for r in per_seed])
+                                           for k in numbers}})
+    if not self.settings.sweep:
+      return {}, configurations[0]
+    return {}, {"sweep": parse_sweep(self.algo, self.name, type(self.config), self.settings),
+                "configurations": configurations}
+
+  def curves(self, rows, path):
+    """Each logged number's IQM over a configuration's seeds with its bootstrap band, the rows
+    averaged in at most 100 bins of generator iterations."""
+    names = [k for k in dict.fromkeys(k for r in rows for k in r)
+             if k not in ("step", "seconds", "n_critic") and isinstance(rows[-1].get(k), list)]
+    panels = []
+    for k in names:
+      have = [r for r in rows if k in r]
+      bins = np.array_split(np.arange(len(have)), min(100, len(have)))
+      v = np.array([r[k] for r in have], float)
+      x = np.array([have[b[-1]]["step"] for b in bins])
+      panels.append((k, "generator iteration", f"{k} (IQM, 95% CI)",
+                     [(self.labels, x, np.stack([v[b].mean(0) for b in bins]))]))
+    if panels:
+      plots.banded_curves(panels, path, f"{self.name} {self.settings.dataset}: "
+                          f"{len(self.grid)} configuration(s) x {len(self.seeds)} seeds")
 
 
 @dataclasses.dataclass(frozen=True)
 class Steps:
   """A method's pure functions, as its program calls them."""
 
-  init: Callable                    # (key, config) -> state
+  init: Callable                    # (key, config[, hyper]) -> state
   train_step: Callable              # (state, data, key, axis_name) -> (state, metrics)
   generate: Callable | None = None  # (state, key, n, labels) -> samples
+  hyperparameters: Callable | None = None  # config -> the state's per-run arrays (--sweep)
+  sweepable: dict = dataclasses.field(default_factory=dict)  # field -> its values' type
+  fixed: dict = dataclasses.field(default_factory=dict)      # field -> why it cannot be swept
 
 
 def generator_method(name: str, summary: str, steps: Steps, config, presets: dict, preset_for,
@@ -223,12 +368,23 @@ def generator_method(name: str, summary: str, steps: Steps, config, presets: dic
   from jaxrun import Method
 
   def configure(dataset, settings, preset, overrides, steps_):
-    return presets[preset](dataset, **overrides)
+    """The preset with the flags given; a sweep's first configuration in its swept fields."""
+    sweep = parse_sweep(steps, name, config, settings)
+    sweeps.refuse_overrides(sweep, overrides)
+    return sweeps.grid(presets[preset](dataset, **overrides), sweep)[0][1]
+
+  def check_runs(cfg, dataset, settings):
+    check(cfg, dataset, settings)
+    check_runs_fit(steps, name, cfg, settings)
+
+  def build(dataset, settings, cfg, loop, out):
+    several = settings.seeds > 1 or settings.sweep
+    return (RunsProgram if several else GeneratorProgram)(steps, name, dataset, settings, cfg,
+                                                              loop, out)
 
   return Method(
       name=name, summary=summary, config=config, settings=DataSettings, load=load_data,
-      preset_for=preset_for, presets=tuple(presets), configure=configure, check=check,
-      build=lambda dataset, settings, cfg, loop, out: GeneratorProgram(steps, name, dataset, settings,
-                                                                       cfg, loop, out),
+      preset_for=preset_for, presets=tuple(presets), configure=configure, check=check_runs,
+      build=build,
       loop_defaults=loop_defaults, derived=derived, aliases={"learning_rate": ("--lr",)},
       default_out=default_out(name), examples=examples)

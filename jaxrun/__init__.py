@@ -13,6 +13,8 @@ environment; methods import it.
   cli.py          the tyro command line built from each method's configs; one-line errors
   keys.py         the run's random streams; plots.py, conv.py: helpers both families use
   aggregate.py    over runs: interquartile mean, stratified bootstrap intervals (rliable)
+  sweeps.py       --sweep FIELD=V1,V2: parsed against a method's sweepable fields, the grid
+  devices.py      CPU devices for --devices, --deterministic, independent runs split over devices
   threefry.py     the random-number hash lowered unrolled on CPU (same bits, faster)
 
     from jaxrun import run

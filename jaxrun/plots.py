@@ -33,13 +33,18 @@ def pyplot():
   return plt
 
 
-def scatter(samples: np.ndarray, real: np.ndarray, path: str) -> None:
+def scatter(samples, real: np.ndarray, path: str, titles: list[str] | None = None) -> None:
+  """Generated 2-D points over the data's; ``samples`` a list of arrays and ``titles`` theirs: one
+  panel each (a sweep's configurations)."""
+  samples = [samples] if titles is None else samples
   plt = pyplot()
-  fig, ax = plt.subplots(figsize=(4, 4))
-  ax.scatter(real[:, 0], real[:, 1], s=2, c="0.7", label="data")
-  ax.scatter(samples[:, 0], samples[:, 1], s=2, c="tab:blue", alpha=0.6, label="generator")
-  ax.set_aspect("equal")
-  ax.legend(loc="upper right", fontsize=7)
+  fig, axes = plt.subplots(1, len(samples), figsize=(4 * len(samples), 4), squeeze=False)
+  for ax, points, title in zip(axes[0], samples, titles or [""]):
+    ax.scatter(real[:, 0], real[:, 1], s=2, c="0.7", label="data")
+    ax.scatter(points[:, 0], points[:, 1], s=2, c="tab:blue", alpha=0.6, label="generator")
+    ax.set_aspect("equal")
+    ax.set_title(title, fontsize=8)
+  axes[0][0].legend(loc="upper right", fontsize=7)
   fig.tight_layout()
   fig.savefig(path, dpi=100)
   plt.close(fig)

@@ -90,6 +90,13 @@ def test_cgan_grid_has_one_row_per_class(tmp_path, monkeypatch):
     (["train", "wgan", "--devices", "3"], "does not split over 3 devices"),
     (["train", "wgan", "--preset", "nature"], "unknown preset 'nature' for wgan"),
     (["train", "dcgan"], "unknown method 'dcgan'"),
+    (["train", "wgan", "--seeds", "0"], "seeds must be >= 1"),
+    (["train", "wgan", "--sweep", "width=32,64"], "width cannot be swept: it sets the networks"),
+    (["train", "wgan", "--sweep", "gamma=0.9"], "gamma is not a hyperparameter of wgan. Sweepable: learning_rate, clip, n_critic"),
+    (["train", "wgan", "--sweep", "clip=0.1,0"], "clip must be > 0"),
+    (["train", "wgan", "--sweep", "clip=0.1,0.2", "--clip", "0.1"], "--clip and --sweep over clip both given"),
+    (["train", "gan", "--dataset", "ring8", "--sweep", "learning_rate=1e-3,1e-4"], "gan has no sweepable hyperparameters yet"),
+    (["train", "wgan", "--dataset", "ring8", "--seeds", "2", "--devices", "2", "--batch-size", "64"], "train several runs (--seeds, --sweep) on one device"),
 ])
 def test_bad_input_fails_early_with_a_clear_message(argv, message, tmp_path, capsys):
   out = tmp_path / "run"
@@ -119,6 +126,58 @@ def test_sample_and_eval_from_the_command_line(tmp_path, capsys):
     assert cli.main(["sample", out, "--out", str(tmp_path / "x.png"), *bad]) == 2
     assert message in capsys.readouterr().err
   assert not (tmp_path / "x.png").exists()
+
+
+def _program_after(out, settings, seed, iterations, **overrides):
+  r = run.Run.new(METHODS.get("wgan"), str(out), settings=settings,
+                  overrides={"hidden": (32, 32), "batch_size": 64, **overrides},
+                  loop=LoopConfig(steps=100, seed=seed, log_every=iterations))
+  program_ = r.program()
+  state, _ = program_.make_chunk(iterations)(program_.init())
+  return program_, state
+
+
+def test_seeds_and_a_sweep_train_what_each_standalone_run_trains(tmp_path):
+  """--seeds 2 --sweep clip=0.05,0.1 --seed 3: run c * 2 + s has the keys of the standalone run
+  --seed 3+s and its configuration's clip (a state array), so it trains what that run trains, to
+  float32 rounding (the vmapped kernels round differently; WGAN's dynamics then amplify it)."""
+  settings = program.DataSettings("ring8", seeds=2, sweep=("clip=0.05,0.1",))
+  runs, swept = _program_after(tmp_path / "sweep", settings, 3, 6)
+  assert [combo for combo, _ in runs.grid] == [{"clip": 0.05}, {"clip": 0.1}]
+  assert np.asarray(swept.hyper["clip"]).tolist() == pytest.approx([0.05, 0.05, 0.1, 0.1])
+  for c, (combo, _) in enumerate(runs.grid):
+    for s in range(2):
+      _, alone = _program_after(tmp_path / f"alone{c}{s}", program.DataSettings("ring8"), 3 + s, 6,
+                                **combo)
+      jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6),
+                   runs.run_state(swept, c * 2 + s).critic.params, alone.critic.params)
+  crit = np.asarray(jax.tree.leaves(swept.critic.params)[0])
+  assert np.abs(crit[0]).max() <= 0.05 + 1e-7 < np.abs(crit[2]).max()  # each run's own clip
+
+
+def test_cli_seeds_and_sweep_report_each_configuration_over_its_seeds(tmp_path, capsys):
+  out = str(tmp_path / "runs")
+  assert cli.main(["train", "wgan", "--dataset", "ring8", "--steps", "4", "--log-every", "2",
+                   "--hidden", "16", "--batch-size", "32", "--warmup-iterations", "0",
+                   "--warmup-every", "0", "--seeds", "2", "--sweep", "clip=0.05,0.1",
+                   "--no-progress", "--out", out]) == 0
+  capsys.readouterr()
+  with open(os.path.join(out, "eval.json")) as f:
+    result = json.load(f)
+  assert [c["clip"] for c in result["configurations"]] == [0.05, 0.1]
+  for c in result["configurations"]:
+    assert c["seeds"] == [0, 1] and len(c["per_seed"]) == 2 and c["per_seed"][0]["num_modes"] == 8
+    modes = c["aggregate"]["modes"]
+    assert modes["runs"] == 2 and modes["iqm_ci95"][0] <= modes["iqm"] <= modes["iqm_ci95"][1]
+  with open(os.path.join(out, "metrics.jsonl")) as f:
+    row = json.loads(f.readlines()[-1])
+  assert row["step"] == 4 and len(row["wasserstein"]) == 4
+  for name in ("samples.png", "curves.png"):
+    assert os.path.getsize(os.path.join(out, name)) > 0
+  assert cli.main(["eval", out]) == 0
+  assert len(json.loads(capsys.readouterr().out)["configurations"]) == 2
+  assert cli.main(["sample", out, "--out", str(tmp_path / "s.png")]) == 0
+  assert os.path.getsize(tmp_path / "s.png") > 0
 
 
 @pytest.mark.slow

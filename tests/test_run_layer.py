@@ -59,9 +59,11 @@ CASES = [
     Case("jaxgan", "cgan", {"dataset": "digits"},
          {"arch": "mlp", "hidden": (32,), "batch_size": 20}, GAN_LOOP, 6,
          ("--dataset", "digits", "--arch", "mlp", "--hidden", "32", "--steps", "4")),
-    Case("jaxgan", "wgan", {"dataset": "ring8"},  # crosses the 100-critic-iteration phase (here 3)
+    # crosses the 100-critic-iteration phase (here 3); 2 seeds x 2 n_critic in one vmapped state
+    Case("jaxgan", "wgan", {"dataset": "ring8", "seeds": 2, "sweep": ("n_critic=2,5",)},
          {"hidden": (16, 16), "batch_size": 32, "n_critic_warmup": 3, "warmup_iterations": 5},
-         GAN_LOOP, 6, ("--dataset", "ring8", "--hidden", "16", "--steps", "4")),
+         GAN_LOOP, 6, ("--dataset", "ring8", "--hidden", "16", "--steps", "4", "--seeds", "2",
+                       "--sweep", "n_critic=2,5")),
     Case("jaxgan", "text-encoder", {"dataset": "shapes", "image_size": 32, "max_examples": 3},
          {"classes_per_batch": 4, "captions_per_class": 1, "emb_dim": 16, "max_length": 110,
           "conv_features": (16, 16), "cnn_dim": 16, "image_width": 8}, GAN_LOOP, 6,

@@ -69,11 +69,27 @@ class WGANConfig:
     return cls(data_shape=data_shape, **kw)
 
 
+SWEEPABLE = {"learning_rate": float, "clip": float, "n_critic": int}  # --sweep: per-run arrays
+FIXED = {  # why the other fields cannot be swept
+    **dict.fromkeys(("data_shape", "arch", "width", "hidden", "z_dim", "batch_size",
+                     "generator_batch_norm", "critic_batch_norm"), "it sets the networks or array shapes"),
+    "noise": "it chooses the program's code",
+}
+
+
+def hyperparameters(config: WGANConfig) -> dict:
+  """The numbers a sweep varies per run, as the state's arrays (the steps read them from there)."""
+  return {"learning_rate": jnp.asarray(config.learning_rate, jnp.float32),
+          "clip": jnp.asarray(config.clip, jnp.float32),
+          "n_critic": jnp.asarray(config.n_critic, jnp.int32)}
+
+
 @struct.dataclass
 class WGANState:
   step: jax.Array  # generator iterations done
   generator: Player
   critic: Player
+  hyper: dict      # hyperparameters(config), or a sweep's values for this run: what the steps read
   config: WGANConfig = struct.field(pytree_node=False)
 
 
@@ -87,23 +103,25 @@ def networks(config: WGANConfig, axis_name: str | None = None):
           nets.DCGANCritic(c.width, c.critic_batch_norm, axis_name))
 
 
-def generator_optimizer(config: WGANConfig) -> optax.GradientTransformation:
-  return optim.wgan_rmsprop(config.learning_rate)
+def generator_optimizer(hyper: dict) -> optax.GradientTransformation:
+  return optim.wgan_rmsprop(hyper["learning_rate"])
 
 
-def critic_optimizer(config: WGANConfig) -> optax.GradientTransformation:
-  return optim.wgan_critic_optimizer(config.learning_rate, config.clip)
+def critic_optimizer(hyper: dict) -> optax.GradientTransformation:
+  return optim.wgan_critic_optimizer(hyper["learning_rate"], hyper["clip"])
 
 
-def init(key, config: WGANConfig) -> WGANState:
+def init(key, config: WGANConfig, hyper: dict | None = None) -> WGANState:
+  """Fresh players; ``hyper``: this run's :func:`hyperparameters` where a sweep sets them."""
+  hyper = hyperparameters(config) if hyper is None else hyper
   generator, critic = networks(config)
   k_g, k_c = jax.random.split(key)
-  gen = common.init_player(generator, generator_optimizer(config), k_g, jnp.zeros((2, config.z_dim)))
-  crit = common.init_player(critic, critic_optimizer(config), k_c, jnp.zeros((2, *config.data_shape)))
+  gen = common.init_player(generator, generator_optimizer(hyper), k_g, jnp.zeros((2, config.z_dim)))
+  crit = common.init_player(critic, critic_optimizer(hyper), k_c, jnp.zeros((2, *config.data_shape)))
   # The official code clamps before every critic step; clamping the initial weights once and
   # after every update (clip_weights) gives the same sequence of weights.
-  crit = crit.replace(params=optim.clip_params(crit.params, config.clip))
-  return WGANState(jnp.zeros((), jnp.int32), gen, crit, config)
+  crit = crit.replace(params=optim.clip_params(crit.params, hyper["clip"]))
+  return WGANState(jnp.zeros((), jnp.int32), gen, crit, hyper, config)
 
 
 def critic_step(state: WGANState, batch: dict, key, axis_name: str | None = None):
@@ -122,7 +140,7 @@ def critic_step(state: WGANState, batch: dict, key, axis_name: str | None = None
 
   grads, (stats, w_estimate) = jax.grad(loss_fn, has_aux=True)(crit.params)
   stats = common.pmean(stats, axis_name)
-  crit = common.update(crit, critic_optimizer(c), grads, stats, axis_name)
+  crit = common.update(crit, critic_optimizer(state.hyper), grads, stats, axis_name)
   return state.replace(critic=crit), {"wasserstein": common.pmean(w_estimate, axis_name)}
 
 
@@ -139,24 +157,24 @@ def generator_step(state: WGANState, batch: dict, key, axis_name: str | None = N
 
   (loss, stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.generator.params)
   stats = common.pmean(stats, axis_name)
-  gen = common.update(state.generator, generator_optimizer(c), grads, stats, axis_name)
+  gen = common.update(state.generator, generator_optimizer(state.hyper), grads, stats, axis_name)
   return state.replace(generator=gen, step=state.step + 1), {"g_loss": common.pmean(loss, axis_name)}
 
 
-def critic_iterations(config: WGANConfig, step: jax.Array) -> jax.Array:
+def critic_iterations(config: WGANConfig, step: jax.Array, n_critic=None) -> jax.Array:
   """The official schedule: n_critic_warmup during the first warmup_iterations generator
-  iterations and at every warmup_every-th one, n_critic otherwise."""
+  iterations and at every warmup_every-th one, n_critic (the state's, a sweep's) otherwise."""
   warm = step < config.warmup_iterations
   if config.warmup_every:
     warm = warm | (step % config.warmup_every == 0)
-  return jnp.where(warm, config.n_critic_warmup, config.n_critic)
+  return jnp.where(warm, config.n_critic_warmup, config.n_critic if n_critic is None else n_critic)
 
 
 def train_step(state: WGANState, data: dict, key, axis_name: str | None = None):
   """One generator iteration: the scheduled number of critic steps, then one generator step."""
   c = state.config
   k_c, k_batch, k_g = jax.random.split(key, 3)
-  n = critic_iterations(c, state.step)
+  n = critic_iterations(c, state.step, state.hyper["n_critic"])
   state, c_metrics = common.inner_loop(n, critic_step, state, data, k_c, c.batch_size, axis_name)
   batch = common.draw_batch(data, k_batch, c.batch_size, axis_name)
   state, g_metrics = generator_step(state, batch, k_g, axis_name)
@@ -176,7 +194,7 @@ def generate(state: WGANState, key, n: int, labels=None) -> jax.Array:
 
 METHOD = program.generator_method(
     "wgan", "the Wasserstein GAN with weight clipping (Arjovsky et al. 2017)",
-    program.Steps(init, train_step, generate), WGANConfig,
+    program.Steps(init, train_step, generate, hyperparameters, SWEEPABLE, FIXED), WGANConfig,
     presets={"paper": lambda d, **kw: WGANConfig(d.data_shape, **kw),
              "toy": lambda d, **kw: WGANConfig.toy(d.data_shape, **kw)},
     preset_for=lambda dataset, settings: "paper" if dataset.is_image else "toy",
