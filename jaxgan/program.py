@@ -35,7 +35,7 @@ class DataSettings:
   devices: int = 1                   # data-parallel over this many devices
   eval_samples: int = 10_000         # generated samples for the image metrics
   seeds: int = 1                     # runs trained together in one program (vmap): run s trains what `--seed SEED+s` trains alone
-  sweep: tuple[str, ...] = dataclasses.field(default=(), metadata={"repeatable": True, "metavar": "FIELD=V1,V2"})  # FIELD=V1,V2,...: every combination of the values (times --seeds) in one program; repeat for more fields; wgan: learning_rate clip n_critic
+  sweep: tuple[str, ...] = dataclasses.field(default=(), metadata={"repeatable": True, "metavar": "FIELD=V1,V2"})  # FIELD=V1,V2,...: every combination of the values (times --seeds) in one program; repeat for more fields; gan, cgan: learning_rate k; wgan: learning_rate clip n_critic
 
   def __post_init__(self):
     object.__setattr__(self, "sweep", tuple(self.sweep))

@@ -95,7 +95,7 @@ def test_cgan_grid_has_one_row_per_class(tmp_path, monkeypatch):
     (["train", "wgan", "--sweep", "gamma=0.9"], "gamma is not a hyperparameter of wgan. Sweepable: learning_rate, clip, n_critic"),
     (["train", "wgan", "--sweep", "clip=0.1,0"], "clip must be > 0"),
     (["train", "wgan", "--sweep", "clip=0.1,0.2", "--clip", "0.1"], "--clip and --sweep over clip both given"),
-    (["train", "gan", "--dataset", "ring8", "--sweep", "learning_rate=1e-3,1e-4"], "gan has no sweepable hyperparameters yet"),
+    (["train", "cgan", "--sweep", "generator_loss=saturating"], "generator_loss cannot be swept: it chooses the program's code"),
     (["train", "wgan", "--dataset", "ring8", "--seeds", "2", "--devices", "2", "--batch-size", "64"], "train several runs (--seeds, --sweep) on one device"),
 ])
 def test_bad_input_fails_early_with_a_clear_message(argv, message, tmp_path, capsys):
@@ -153,6 +153,27 @@ def test_seeds_and_a_sweep_train_what_each_standalone_run_trains(tmp_path):
                    runs.run_state(swept, c * 2 + s).critic.params, alone.critic.params)
   crit = np.asarray(jax.tree.leaves(swept.critic.params)[0])
   assert np.abs(crit[0]).max() <= 0.05 + 1e-7 < np.abs(crit[2]).max()  # each run's own clip
+
+
+def _equal(a, b) -> bool:
+  return all(np.array_equal(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+
+
+def test_gan_sweeps_its_learning_rate_and_k_per_run(tmp_path):
+  """The GAN's swept values are its state's arrays: run 1's discriminator takes 3 steps per
+  iteration where run 0's takes 1, from the same keys (seed 0 both)."""
+  r = run.Run.new(METHODS.get("gan"), str(tmp_path / "g"),
+                  settings=program.DataSettings("ring8", sweep=("k=1,3",)),
+                  overrides={"hidden": (16,), "batch_size": 32}, loop=LoopConfig(steps=4, log_every=2))
+  runs = r.program()
+  state = runs.init()
+  assert np.asarray(state.hyper["k"]).tolist() == [1, 3]
+  assert _equal(runs.run_state(state, 0).generator.params, runs.run_state(state, 1).generator.params)
+  state, _ = runs.make_chunk(2)(state)
+  assert not _equal(runs.run_state(state, 0).discriminator.params,
+                        runs.run_state(state, 1).discriminator.params)
+  count = jax.tree.leaves(state.discriminator.opt_state)[0]  # Adam's step count: 2 iterations x k
+  assert np.asarray(count).tolist() == [2, 6]
 
 
 def test_cli_seeds_and_sweep_report_each_configuration_over_its_seeds(tmp_path, capsys):

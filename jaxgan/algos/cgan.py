@@ -16,10 +16,10 @@ def config(data_shape=(28, 28, 1), num_classes=10, **kw) -> GANConfig:
   return GANConfig.mirza(data_shape, num_classes, **kw)
 
 
-def init(key, config: GANConfig) -> GANState:
+def init(key, config: GANConfig, hyper: dict | None = None) -> GANState:
   if config.num_classes < 1:
     raise ValueError("the conditional GAN needs num_classes >= 1 (a labelled dataset).")
-  return gan.init(key, config)
+  return gan.init(key, config, hyper)
 
 
 # ---- the run layer --------------------------------------------------------------------------------
@@ -32,6 +32,7 @@ def _mirza(dataset, **overrides) -> GANConfig:
 
 
 METHOD = program.generator_method(
-    "cgan", "the conditional GAN (Mirza & Osindero 2014)", program.Steps(init, train_step, generate),
+    "cgan", "the conditional GAN (Mirza & Osindero 2014)",
+    program.Steps(init, train_step, generate, gan.hyperparameters, gan.SWEEPABLE, gan.FIXED),
     GANConfig, presets={"mirza": _mirza}, preset_for=lambda dataset, settings: "mirza",
     examples=lambda: {"mirza": GANConfig.mirza()}, derived=("data_shape", "num_classes"))

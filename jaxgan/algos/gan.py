@@ -84,11 +84,26 @@ class GANConfig:
     return cls(data_shape=data_shape, **kw)
 
 
+SWEEPABLE = {"learning_rate": float, "k": int}  # --sweep: per-run arrays of the state
+FIXED = {  # why the other fields cannot be swept
+    **dict.fromkeys(("data_shape", "num_classes", "arch", "hidden", "width", "batch_norm", "z_dim",
+                     "batch_size"), "it sets the networks or array shapes"),
+    **dict.fromkeys(("noise", "generator_loss", "optimizer"), "it chooses the program's code"),
+}
+
+
+def hyperparameters(config: GANConfig) -> dict:
+  """The numbers a sweep varies per run, as the state's arrays (the steps read them from there)."""
+  return {"learning_rate": jnp.asarray(config.learning_rate, jnp.float32),
+          "k": jnp.asarray(config.k, jnp.int32)}
+
+
 @struct.dataclass
 class GANState:
   step: jax.Array  # generator iterations done
   generator: Player
   discriminator: Player
+  hyper: dict      # hyperparameters(config), or a sweep's values for this run: what the steps read
   config: GANConfig = struct.field(pytree_node=False)
 
 
@@ -106,10 +121,12 @@ def networks(config: GANConfig, axis_name: str | None = None):
           nets.DCGANCritic(c.width, c.batch_norm, axis_name))
 
 
-def optimizer(config: GANConfig) -> optax.GradientTransformation:
+def optimizer(config: GANConfig, hyper: dict | None = None) -> optax.GradientTransformation:
+  """Both players' optimiser; the learning rate from ``hyper`` (the state's) where given."""
+  lr = config.learning_rate if hyper is None else hyper["learning_rate"]
   if config.optimizer == "adam":
-    return optax.adam(config.learning_rate, b1=config.beta1)
-  return optim.goodfellow_sgd(config.learning_rate, decay_factor=config.lr_decay)
+    return optax.adam(lr, b1=config.beta1)
+  return optim.goodfellow_sgd(lr, decay_factor=config.lr_decay)
 
 
 def _labels(config: GANConfig, batch: dict):
@@ -120,18 +137,20 @@ def _labels(config: GANConfig, batch: dict):
   return batch["y"]
 
 
-def init(key, config: GANConfig) -> GANState:
+def init(key, config: GANConfig, hyper: dict | None = None) -> GANState:
+  """Fresh players; ``hyper``: this run's :func:`hyperparameters` where a sweep sets them."""
+  hyper = hyperparameters(config) if hyper is None else hyper
   generator, discriminator = networks(config)
   k_g, k_d = jax.random.split(key)
   z = jnp.zeros((2, config.z_dim))
   x = jnp.zeros((2, *config.data_shape))
   y = jnp.zeros((2,), jnp.int32) if config.num_classes else None
-  tx = optimizer(config)
+  tx = optimizer(config, hyper)
   return GANState(
       step=jnp.zeros((), jnp.int32),
       generator=common.init_player(generator, tx, k_g, z, y),
       discriminator=common.init_player(discriminator, tx, k_d, x, y),
-      config=config)
+      hyper=hyper, config=config)
 
 
 def discriminator_step(state: GANState, batch: dict, key, axis_name: str | None = None):
@@ -157,7 +176,7 @@ def discriminator_step(state: GANState, batch: dict, key, axis_name: str | None 
 
   grads, (stats, metrics) = jax.grad(loss_fn, has_aux=True)(d.params)
   stats = common.pmean(stats, axis_name)
-  new_d = common.update(d, optimizer(c), grads, stats, axis_name)
+  new_d = common.update(d, optimizer(c, state.hyper), grads, stats, axis_name)
   return state.replace(discriminator=new_d), common.pmean(metrics, axis_name)
 
 
@@ -179,7 +198,7 @@ def generator_step(state: GANState, batch: dict, key, axis_name: str | None = No
 
   (loss, stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.generator.params)
   stats = common.pmean(stats, axis_name)
-  new_g = common.update(state.generator, optimizer(c), grads, stats, axis_name)
+  new_g = common.update(state.generator, optimizer(c, state.hyper), grads, stats, axis_name)
   state = state.replace(generator=new_g, step=state.step + 1)
   return state, {"g_loss": common.pmean(loss, axis_name)}
 
@@ -189,8 +208,8 @@ def train_step(state: GANState, data: dict, key, axis_name: str | None = None):
   batches drawn inside jit from device-resident ``data``."""
   c = state.config
   k_d, k_batch, k_g = jax.random.split(key, 3)
-  state, d_metrics = common.inner_loop(c.k, discriminator_step, state, data, k_d, c.batch_size,
-                                       axis_name)
+  state, d_metrics = common.inner_loop(state.hyper["k"], discriminator_step, state, data, k_d,
+                                       c.batch_size, axis_name)
   batch = common.draw_batch(data, k_batch, c.batch_size, axis_name)
   state, g_metrics = generator_step(state, batch, k_g, axis_name)
   return state, {**d_metrics, **g_metrics}
@@ -214,7 +233,8 @@ def _unconditional(dataset, preset, **overrides) -> GANConfig:
 
 
 METHOD = program.generator_method(
-    "gan", "the GAN (Goodfellow et al. 2014, Algorithm 1)", program.Steps(init, train_step, generate),
+    "gan", "the GAN (Goodfellow et al. 2014, Algorithm 1)",
+    program.Steps(init, train_step, generate, hyperparameters, SWEEPABLE, FIXED),
     GANConfig,
     presets={"goodfellow": lambda d, **kw: _unconditional(d, "goodfellow", **kw),
              "toy": lambda d, **kw: _unconditional(d, "toy", **kw)},
