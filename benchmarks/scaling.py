@@ -6,6 +6,11 @@ with 1, 8, 64 and 256 seeds vmapped, on one device and with the seeds split over
 with whether each configuration's parameters are bitwise those of its separate run.
 
   python benchmarks/scaling.py --steps 30000 --devices 4
+  python benchmarks/scaling.py --gan --devices 2 --name scaling_gan
+
+`--gan`: instead, the WGAN toy preset on ring8 (`jaxgan train wgan --seeds R`): one run against
+R = --gan-runs runs vmapped on one device and split over --devices devices (seconds per 100
+generator iterations, compilation excluded).
 
 Throughput counts every run's environment steps, compilation excluded (each program compiled
 ahead of time, then run once). The sweep's wall time includes compilation: a separate run of each
@@ -29,8 +34,12 @@ def main():
   p.add_argument("--devices", type=int, default=4, help="also split the seeds over this many devices")
   p.add_argument("--sweep-seeds", type=int, default=8)
   p.add_argument("--name", default="scaling")
+  p.add_argument("--gan", action="store_true", help="time vmapped WGAN runs instead of DQN")
+  p.add_argument("--gan-runs", type=int, default=10)
   args = p.parse_args()
   devices.make_cpu_devices(args.devices)  # before JAX starts a backend
+  if args.gan:
+    return gan_runs(args)
 
   import jax
   import jax.numpy as jnp
@@ -125,6 +134,46 @@ def main():
                                 "sweep_max_abs_param_difference": max_diff,
                                 "sweep": sweep_rows}, table + sweep_rows, notes)
   print(md)
+
+
+def gan_runs(args):
+  import jax
+  from jax.sharding import PartitionSpec as P
+
+  import common
+  from jaxgan import data
+  from jaxgan.algos import wgan
+  from jaxgan.program import chunk_of
+
+  ring = data.load("ring8", None, None, None)
+  config = wgan.WGANConfig.toy(ring.data_shape)
+  device_data = jax.device_put(ring.train.as_device_data())
+  chunk = chunk_of(wgan.train_step, 100)
+  table = []
+  for runs, n_devices in ((1, 1), (args.gan_runs, 1), (args.gan_runs, args.devices)):
+    if runs % n_devices or (runs == 1 and n_devices > 1):
+      continue
+    keys = jax.random.split(jax.random.key(0), runs)
+    states = jax.vmap(lambda k: wgan.init(k, config))(keys)
+    fn = jax.vmap(chunk, in_axes=(0, None, 0))
+    if n_devices > 1:
+      spec = P(devices.RUNS_AXIS)
+      fn = jax.shard_map(fn, mesh=devices.runs_mesh(n_devices), in_specs=(spec, P(), spec),
+                         out_specs=spec, check_vma=False)
+    fn = jax.jit(fn)
+    states, _ = jax.block_until_ready(fn(states, device_data, keys))  # compiles, warms
+    t = time.perf_counter()
+    jax.block_until_ready(fn(states, device_data, keys))
+    seconds = time.perf_counter() - t
+    table.append({"runs": runs, "devices": n_devices, "seconds_per_100_iterations": round(seconds, 2),
+                  "run_iterations_per_s": round(runs * 100 / seconds, 1)})
+    print(table[-1], flush=True)
+  base = table[0]["run_iterations_per_s"]
+  for row in table:
+    row["vs_one_run"] = round(row["run_iterations_per_s"] / base, 2)
+  notes = ("WGAN toy preset (MLPs 128 x 3, batch 256, n_critic 5) on ring8. run_iterations_per_s: "
+           "generator iterations of all runs per second; vs_one_run: that against one run alone.")
+  print(common.write(args.name, {"gan_runs": args.gan_runs}, table, notes))
 
 
 if __name__ == "__main__":

@@ -254,7 +254,11 @@ def _stack(trees):
 
 
 class RunsProgram(GeneratorProgram):
-  """A generator method's runs over seeds and a sweep's configurations, in one vmapped state."""
+  """A generator method's runs over seeds and a sweep's configurations, in one vmapped state.
+  Evaluations (``--eval-every``) also go into the metrics rows, one value per run (``eval_modes``
+  ...), so that curves.png shows each metric against the iterations."""
+
+  evaluates_into_rows = True
 
   def __init__(self, algo, name, dataset, settings, config, loop, out):
     super().__init__(algo, name, dataset, settings, config, loop, out)
@@ -317,18 +321,19 @@ class RunsProgram(GeneratorProgram):
     results = [GeneratorProgram.evaluate(self, self.run_state(state, r), step, samples,
                                          self.eval_key[r] if key is None else key)[1]
                for r in range(len(self.grid) * len(self.seeds))]
+    numbers = [k for k, v in results[0].items()
+               if isinstance(v, (int, float)) and not isinstance(v, bool) and k != "num_modes"]
     configurations = []
     for c, (combo, _) in enumerate(self.grid):
       per_seed = results[c * len(self.seeds):(c + 1) * len(self.seeds)]
-      numbers = [k for k, v in per_seed[0].items()
-                 if isinstance(v, (int, float)) and not isinstance(v, bool)]
       configurations.append({**combo, "seeds": self.seeds, "per_seed": per_seed,
                              "aggregate": {k: aggregate.summary([r[k] for r in per_seed])
                                            for k in numbers}})
+    row = {f"eval_{k}": [r[k] for r in results] for k in numbers}
     if not self.settings.sweep:
-      return {}, configurations[0]
-    return {}, {"sweep": parse_sweep(self.algo, self.name, type(self.config), self.settings),
-                "configurations": configurations}
+      return row, configurations[0]
+    return row, {"sweep": parse_sweep(self.algo, self.name, type(self.config), self.settings),
+                 "configurations": configurations}
 
   def curves(self, rows, path):
     """Each logged number's IQM over a configuration's seeds with its bootstrap band, the rows

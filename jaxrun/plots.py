@@ -82,8 +82,12 @@ def banded_curves(panels: list, path: str, title: str = "") -> None:
   from jaxrun import aggregate
 
   plt = pyplot()
-  fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.8), squeeze=False)
-  for ax, (name, xlabel, ylabel, series) in zip(axes[0], panels):
+  cols = min(3, len(panels))
+  rows = math.ceil(len(panels) / cols)
+  fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.8 * rows), squeeze=False)
+  for ax in axes.flat[len(panels):]:
+    ax.axis("off")
+  for ax, (name, xlabel, ylabel, series) in zip(axes.flat, panels):
     for labels, x, values in series:
       for text, centre, low, high in zip(labels, *aggregate.curve_band(values, len(labels))):
         line, = ax.plot(x, centre, label=text, marker="o" if len(x) < 30 else None, ms=3)

@@ -193,6 +193,7 @@ def test_cli_seeds_and_sweep_report_each_configuration_over_its_seeds(tmp_path, 
   with open(os.path.join(out, "metrics.jsonl")) as f:
     row = json.loads(f.readlines()[-1])
   assert row["step"] == 4 and len(row["wasserstein"]) == 4
+  assert row["eval_modes"] == [r["modes"] for c in result["configurations"] for r in c["per_seed"]]
   for name in ("samples.png", "curves.png"):
     assert os.path.getsize(os.path.join(out, name)) > 0
   assert cli.main(["eval", out]) == 0
