@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxrun import Program, aggregate, keys, plots, sweeps
+from jaxrun import Program, aggregate, devices, keys, plots, sweeps
 
 # One place for the loop defaults of every GAN method.
 LOOP_DEFAULTS = {"steps": 2000, "log_every": 100, "sample_every": 500, "eval_every": 0,
@@ -32,7 +32,7 @@ class DataSettings:
   image_size: int | None = None      # resize images (digits: 8, 16, 32, 64; shapes: 32, 64, 128, 256)
   data_dir: str | None = None        # tensorflow-datasets data directory
   max_examples: int | None = None    # at most this many tfds examples (shapes, folder: images per class)
-  devices: int = 1                   # data-parallel over this many devices
+  devices: int = 1                   # data-parallel over this many devices (several runs: the runs split over them)
   eval_samples: int = 10_000         # generated samples for the image metrics
   seeds: int = 1                     # runs trained together in one program (vmap): run s trains what `--seed SEED+s` trains alone
   sweep: tuple[str, ...] = dataclasses.field(default=(), metadata={"repeatable": True, "metavar": "FIELD=V1,V2"})  # FIELD=V1,V2,...: every combination of the values (times --seeds) in one program; repeat for more fields; gan, cgan: learning_rate k; wgan: learning_rate clip n_critic
@@ -87,13 +87,14 @@ def check_data_fits(config, dataset, settings=None) -> None:
 
 
 def check_devices(config, settings) -> None:
-  """The batch splits over ``settings.devices``, and there are that many."""
-  devices = getattr(settings, "devices", 1)
-  if devices > 1:
+  """The batch splits over ``settings.devices``, and there are that many (several runs split
+  their runs instead: :func:`check_runs_fit`)."""
+  n_devices = getattr(settings, "devices", 1)
+  if n_devices > 1 and not several_runs(settings):
     from jaxgan import parallel
 
-    parallel.check_batch_divides(config.batch_size, devices)
-    parallel.make_mesh(devices)  # fails early when there are fewer devices
+    parallel.check_batch_divides(config.batch_size, n_devices)
+    parallel.make_mesh(n_devices)  # fails early when there are fewer devices
 
 
 def chunk_of(train_step, length: int):
@@ -107,16 +108,16 @@ def chunk_of(train_step, length: int):
 
 
 @functools.cache
-def make_chunk(train_step, length: int, devices: int = 1):
-  """(state, data, train_key) -> (state, metrics stacked over ``length`` generator iterations).
-  One per (step function, length, devices) in a process, so that runs of the same config (a
-  resume, seeds run one after another) reuse its compilation."""
+def make_chunk(train_step, length: int, n_devices: int = 1):
+  """(state, data, train_key) -> (state, metrics stacked over ``length`` generator iterations),
+  the batch split over ``n_devices``. One per (step function, length, devices) in a process, so
+  that runs of the same config (a resume, seeds run one after another) reuse its compilation."""
   chunk = chunk_of(train_step, length)
-  if devices == 1:
+  if n_devices == 1:
     return jax.jit(chunk)
   from jaxgan import parallel
 
-  return parallel.data_parallel(chunk, parallel.make_mesh(devices), split_batch=False)
+  return parallel.data_parallel(chunk, parallel.make_mesh(n_devices), split_batch=False)
 
 
 def generate_in_batches(generate, state, key, n: int, labels=None) -> np.ndarray:
@@ -234,19 +235,28 @@ def parse_sweep(steps, name: str, config_cls, settings) -> dict[str, tuple]:
   return sweeps.parse(settings.sweep, steps.sweepable, steps.fixed, config_cls, name)
 
 
+def several_runs(settings) -> bool:
+  return getattr(settings, "seeds", 1) > 1 or bool(getattr(settings, "sweep", ()))
+
+
 def check_runs_fit(steps, name: str, config, settings) -> None:
-  """Every configuration of the sweep is valid; several runs stay on one device."""
-  sweeps.grid(config, parse_sweep(steps, name, type(config), settings))
-  if settings.devices > 1 and (settings.seeds > 1 or settings.sweep):
-    raise ValueError(f"--devices {settings.devices} splits one run's batch; train several runs "
-                     "(--seeds, --sweep) on one device, or one run over the devices.")
+  """Every configuration of the sweep is valid; the runs split evenly over --devices."""
+  grid = sweeps.grid(config, parse_sweep(steps, name, type(config), settings))
+  runs = len(grid) * settings.seeds
+  if several_runs(settings) and settings.devices > 1:
+    if runs % settings.devices:
+      raise ValueError(f"--devices ({settings.devices}) must divide the runs ({len(grid)} "
+                       f"configuration(s) x {settings.seeds} seeds = {runs}): each device trains "
+                       "the same number of runs.")
+    devices.runs_mesh(settings.devices)  # fails early when there are fewer devices
 
 
 @functools.cache
-def runs_chunk(train_step, length: int):
+def runs_chunk(train_step, length: int, n_devices: int = 1):
   """The chunk of :func:`jaxgan.program.make_chunk`, vmapped over the runs' states and train keys
-  (the data shared)."""
-  return jax.jit(jax.vmap(chunk_of(train_step, length), in_axes=(0, None, 0)))
+  (the data shared), the runs split over ``n_devices``."""
+  chunk = jax.vmap(chunk_of(train_step, length), in_axes=(0, None, 0))
+  return jax.jit(devices.over_devices(chunk, n_devices, shared=(1,)))
 
 
 def _stack(trees):
@@ -279,17 +289,18 @@ class RunsProgram(GeneratorProgram):
     return jax.tree.map(lambda x: x[r], state)
 
   def init(self):
+    split = functools.partial(devices.over_devices, devices=self.settings.devices)
     if self.algo.hyperparameters is None:
-      return jax.jit(jax.vmap(lambda k: self.algo.init(k, self.config)))(self.init_key)
+      return jax.jit(split(jax.vmap(lambda k: self.algo.init(k, self.config))))(self.init_key)
     hyper = _stack([self.algo.hyperparameters(c) for _, c in self.grid for _ in self.seeds])
     init = jax.vmap(lambda k, h: self.algo.init(k, self.config, h))
-    return jax.jit(init)(self.init_key, hyper)
+    return jax.jit(split(init))(self.init_key, hyper)
 
   def step(self, state) -> int:
     return int(np.ravel(np.asarray(state.step))[0])
 
   def make_chunk(self, iterations: int):
-    chunk = runs_chunk(self.algo.train_step, iterations)
+    chunk = runs_chunk(self.algo.train_step, iterations, self.settings.devices)
     data, train_keys = self.data, self.train_key
     return lambda state: chunk(state, data, train_keys)
 
@@ -383,8 +394,7 @@ def generator_method(name: str, summary: str, steps: Steps, config, presets: dic
     check_runs_fit(steps, name, cfg, settings)
 
   def build(dataset, settings, cfg, loop, out):
-    several = settings.seeds > 1 or settings.sweep
-    return (RunsProgram if several else GeneratorProgram)(steps, name, dataset, settings, cfg,
+    return (RunsProgram if several_runs(settings) else GeneratorProgram)(steps, name, dataset, settings, cfg,
                                                               loop, out)
 
   return Method(

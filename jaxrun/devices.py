@@ -62,17 +62,23 @@ def runs_mesh(devices: int):
                        axis_types=(jax.sharding.AxisType.Auto,))
 
 
-def over_devices(fn, devices: int):
+def over_devices(fn, devices: int, shared: tuple[int, ...] = ()):
   """``fn`` of arrays whose leading axis is independent runs (seeds, a sweep's configurations,
   which never interact) with the runs split over ``devices`` devices: each device runs its own,
-  and nothing crosses devices until the results are read. A run's result agrees with the
-  single-device run's to float32 rounding (DQN's episodes are the same, tested): XLA fuses the
-  partitioned program otherwise, so the last bits differ. ``devices`` 1: ``fn`` itself."""
+  and nothing crosses devices until the results are read. ``shared``: the positions of arguments
+  every device gets whole (a dataset). A run's result agrees with the single-device run's to
+  float32 rounding (DQN's episodes are the same, tested): XLA fuses the partitioned program
+  otherwise, so the last bits differ. ``devices`` 1: ``fn`` itself."""
   if devices == 1:
     return fn
   import jax
 
-  spec = jax.sharding.PartitionSpec(RUNS_AXIS)
-  # check_vma=False: a fresh state's constant leaves (zeros) do not vary over the runs while the
-  # loop's carry does, and shard_map's type check would refuse that scan carry.
-  return jax.shard_map(fn, mesh=runs_mesh(devices), in_specs=spec, out_specs=spec, check_vma=False)
+  split, whole = jax.sharding.PartitionSpec(RUNS_AXIS), jax.sharding.PartitionSpec()
+
+  def mapped(*args):
+    specs = tuple(whole if i in shared else split for i in range(len(args)))
+    # check_vma=False: a fresh state's constant leaves (zeros) do not vary over the runs while
+    # the loop's carry does, and shard_map's type check would refuse that scan carry.
+    return jax.shard_map(fn, mesh=runs_mesh(devices), in_specs=specs, out_specs=split,
+                         check_vma=False)(*args)
+  return mapped

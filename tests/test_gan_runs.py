@@ -96,7 +96,7 @@ def test_cgan_grid_has_one_row_per_class(tmp_path, monkeypatch):
     (["train", "wgan", "--sweep", "clip=0.1,0"], "clip must be > 0"),
     (["train", "wgan", "--sweep", "clip=0.1,0.2", "--clip", "0.1"], "--clip and --sweep over clip both given"),
     (["train", "cgan", "--sweep", "generator_loss=saturating"], "generator_loss cannot be swept: it chooses the program's code"),
-    (["train", "wgan", "--dataset", "ring8", "--seeds", "2", "--devices", "2", "--batch-size", "64"], "train several runs (--seeds, --sweep) on one device"),
+    (["train", "wgan", "--dataset", "ring8", "--seeds", "3", "--devices", "2"], "--devices (2) must divide the runs (1 configuration(s) x 3 seeds = 3)"),
 ])
 def test_bad_input_fails_early_with_a_clear_message(argv, message, tmp_path, capsys):
   out = tmp_path / "run"
@@ -153,6 +153,16 @@ def test_seeds_and_a_sweep_train_what_each_standalone_run_trains(tmp_path):
                    runs.run_state(swept, c * 2 + s).critic.params, alone.critic.params)
   crit = np.asarray(jax.tree.leaves(swept.critic.params)[0])
   assert np.abs(crit[0]).max() <= 0.05 + 1e-7 < np.abs(crit[2]).max()  # each run's own clip
+
+
+def test_runs_split_over_devices_agree_with_one_device(tmp_path):
+  """--devices 2 with several runs splits the runs (each device trains its own, the data whole)."""
+  settings = dict(dataset="ring8", seeds=2, sweep=("clip=0.05,0.1",))
+  _, one = _program_after(tmp_path / "one", program.DataSettings(**settings), 0, 4)
+  _, split = _program_after(tmp_path / "two", program.DataSettings(**settings, devices=2), 0, 4)
+  assert len(jax.tree.leaves(split.critic.params)[0].sharding.device_set) == 2
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6),
+               one.critic.params, split.critic.params)
 
 
 def _equal(a, b) -> bool:
