@@ -219,16 +219,8 @@ class GeneratorProgram(StepProgram):
     return {}, result
 
 
-# ---- several runs in one program: --seeds and --sweep ---------------------------------------------
-#
-# The runs are the sweep's configurations times the seeds, configuration-major (run c * S + s).
-# Run s of a configuration takes the keys of the standalone run --seed SEED+s (keys.streams), and a
-# swept hyperparameter is an array of the state that the method's steps read (its
-# hyperparameters), so each run trains what that standalone run trains, vmapped (to float32
-# rounding: XLA compiles the vmapped program's kernels for the wider shapes). The data is shared:
-# every run draws its own batches from the one device-resident copy. eval.json gives each run's
-# metrics and, per configuration, the interquartile mean of each metric over the seeds with its 95%
-# stratified bootstrap interval.
+# ---- several runs in one program: --seeds and --sweep (configuration-major: run c * S + s; run s
+# has the keys of the standalone run --seed SEED+s; a swept value is a state array the steps read)
 
 
 def parse_sweep(steps, name: str, config_cls, settings) -> dict[str, tuple]:
