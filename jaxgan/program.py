@@ -264,7 +264,8 @@ class RunsProgram(GeneratorProgram):
 
   def __init__(self, algo, name, dataset, settings, config, loop, out):
     super().__init__(algo, name, dataset, settings, config, loop, out)
-    self.grid = sweeps.grid(config, parse_sweep(algo, name, type(config), settings))
+    self.sweep_values = parse_sweep(algo, name, type(config), settings)
+    self.grid = sweeps.grid(config, self.sweep_values)
     self.seeds = [loop.seed + s for s in range(settings.seeds)]
     streams = [keys.streams(seed, 3) for seed in self.seeds]  # (init, train, sample) per seed
     self.init_key, self.train_key, self.sample_key = (
@@ -335,8 +336,7 @@ class RunsProgram(GeneratorProgram):
     row = {f"eval_{k}": [r[k] for r in results] for k in numbers}
     if not self.settings.sweep:
       return row, configurations[0]
-    return row, {"sweep": parse_sweep(self.algo, self.name, type(self.config), self.settings),
-                 "configurations": configurations}
+    return row, {"sweep": self.sweep_values, "configurations": configurations}
 
   def curves(self, rows, path):
     """Each logged number's IQM over a configuration's seeds with its bootstrap band, the rows

@@ -143,7 +143,8 @@ class SeedsProgram(Program):
 
   def __init__(self, settings: DQNSettings, config: DQNConfig, loop, out: str):
     self.settings, self.config, self.out = settings, config, out
-    self.grid = sweep_grid(config, parse_sweep(settings.sweep))
+    self.sweep_values = parse_sweep(settings.sweep)
+    self.grid = sweep_grid(config, self.sweep_values)
     self.steps_per_iteration = config.train_every
     shape = f"{len(self.grid)}x{settings.seeds}" if self.sweep else f"{settings.seeds}"
     self.description = f"dqn {config.env} x{shape}"
@@ -207,7 +208,7 @@ class SeedsProgram(Program):
                for (combo, _), r in zip(self.grid, self._per_config(returns))]
     row["eval_return_per_config"] = [c["return_mean"] for c in configs]
     best = max(range(len(configs)), key=lambda i: configs[i]["return_aggregate"]["iqm"])
-    return row, {**result, "sweep": parse_sweep(self.settings.sweep), "configurations": configs,
+    return row, {**result, "sweep": self.sweep_values, "configurations": configs,
                  "best_by_iqm": configs[best]}
 
   def curves(self, rows, path):
