@@ -7,10 +7,17 @@ with whether each configuration's parameters are bitwise those of its separate r
 
   python benchmarks/scaling.py --steps 30000 --devices 4
   python benchmarks/scaling.py --gan --devices 2 --name scaling_gan
+  python benchmarks/scaling.py --processes --name scaling_processes
 
 `--gan`: instead, the WGAN toy preset on ring8 (`jaxgan train wgan --seeds R`): one run against
 R = --gan-runs runs vmapped on one device and split over --devices devices (seconds per 100
 generator iterations, compilation excluded).
+
+`--processes`: one data-parallel WGAN run (the toy preset on ring8, `jaxgan train wgan --devices
+D`) in one process against the same run over 2 processes (`--coordinator localhost:PORT
+--num-processes 2 --process-id I`, D/2 devices each, collectives through gloo), for D in
+--process-devices; each side run --repeats times, the sides alternated; generator iterations per
+second over the warm chunks, as the command's summary reports them.
 
 Throughput counts every run's environment steps, compilation excluded (each program compiled
 ahead of time, then run once). The sweep's wall time includes compilation: a separate run of each
@@ -36,7 +43,14 @@ def main():
   p.add_argument("--name", default="scaling")
   p.add_argument("--gan", action="store_true", help="time vmapped WGAN runs instead of DQN")
   p.add_argument("--gan-runs", type=int, default=10)
+  p.add_argument("--processes", action="store_true",
+                 help="time a data-parallel WGAN run in 1 process against 2 processes instead")
+  p.add_argument("--process-devices", type=int, nargs="+", default=[2, 4])
+  p.add_argument("--process-steps", type=int, default=100, help="generator iterations per run")
+  p.add_argument("--repeats", type=int, default=2)
   args = p.parse_args()
+  if args.processes:
+    return processes(args)
   devices.make_cpu_devices(args.devices)  # before JAX starts a backend
   if args.gan:
     return gan_runs(args)
@@ -174,6 +188,68 @@ def gan_runs(args):
   notes = ("WGAN toy preset (MLPs 128 x 3, batch 256, n_critic 5) on ring8. run_iterations_per_s: "
            "generator iterations of all runs per second; vs_one_run: that against one run alone.")
   print(common.write(args.name, {"gan_runs": args.gan_runs}, table, notes))
+
+
+def _wgan_command(out: str, n_devices: int, steps: int) -> list[str]:
+  return [sys.executable, "-m", "jaxgan.cli", "train", "wgan", "--dataset", "ring8", "--preset", "toy",
+          "--devices", str(n_devices), "--steps", str(steps), "--log-every", str(steps // 4),
+          "--checkpoint-every", str(steps), "--sample-every", "0", "--no-evaluate", "--no-progress",
+          "--out", out]
+
+
+def _summary(stdout: str) -> dict:
+  import json
+
+  return json.loads(stdout.strip().splitlines()[-1])  # gloo prints its connections before it
+
+
+def processes(args):
+  import socket
+  import subprocess
+  import tempfile
+
+  import common
+
+  def run(n_devices: int, n_processes: int, out: str) -> float:
+    cmd = _wgan_command(out, n_devices, args.process_steps)
+    if n_processes == 1:
+      procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)]
+    else:
+      with socket.socket() as s:
+        s.bind(("localhost", 0))
+        port = s.getsockname()[1]
+      procs = [subprocess.Popen(cmd + ["--coordinator", f"localhost:{port}", "--num-processes",
+                                       str(n_processes), "--process-id", str(i)],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+               for i in range(n_processes)]
+    outputs = [p.communicate() for p in procs]
+    for p, (_, err) in zip(procs, outputs):
+      if p.returncode:
+        raise SystemExit(f"{' '.join(cmd)} failed: {err[-2000:]}")
+    return _summary(outputs[0][0])["steps_per_s"]
+
+  table = []
+  with tempfile.TemporaryDirectory() as tmp:
+    for n_devices in args.process_devices:
+      rates = {1: [], 2: []}
+      for r in range(args.repeats):
+        for n_processes in ((1, 2) if r % 2 == 0 else (2, 1)):  # sides alternated
+          rates[n_processes].append(run(n_devices, n_processes, os.path.join(
+              tmp, f"d{n_devices}-p{n_processes}-{r}")))
+          print(n_devices, n_processes, rates[n_processes][-1], flush=True)
+      for n_processes in (1, 2):
+        table.append({"devices": n_devices, "processes": n_processes,
+                      "devices_per_process": n_devices // n_processes,
+                      "iterations_per_s": " - ".join(f"{v:.1f}" for v in sorted(rates[n_processes])),
+                      "best": round(max(rates[n_processes]), 1)})
+      table[-1]["vs_one_process"] = round(table[-1]["best"] / table[-2]["best"], 2)
+      table[-2]["vs_one_process"] = 1.0
+  notes = ("One data-parallel WGAN run (toy preset: MLPs 128 x 3, batch 256, n_critic 5) on ring8, "
+           f"{args.process_steps} generator iterations, the batch split over the devices; "
+           "iterations_per_s over the warm chunks (the command's steps_per_s), each run's value, "
+           "the sides alternated. 2 processes: the same devices' collectives cross processes "
+           "through gloo over TCP.")
+  print(common.write(args.name, {"process_steps": args.process_steps}, table, notes))
 
 
 if __name__ == "__main__":

@@ -4,14 +4,18 @@ A step is written the pmap way: a per-device body that takes ``axis_name`` and a
 batch statistics and metrics with ``lax.pmean`` over it (see ``algos.common``). ``data_parallel``
 wraps it with ``jax.shard_map`` over a 1-D device mesh inside ``jax.jit``: parameters and keys are
 replicated, the batch is split along its first axis. ``jax.pmap`` is legacy since JAX 0.8 (it is
-built on shard_map itself). Across hosts, call ``jax.distributed.initialize()`` first; the mesh
-then spans every process's devices.
+built on shard_map itself). Across hosts (``jaxrun.hosts``: ``jax.distributed``), the mesh spans
+every process's devices and each process feeds its own devices; the dataset is whole on each, and
+every device draws its slice of the global batch from the shared key, so a run's result does not
+depend on how its devices are spread over processes.
 """
 
 from typing import Callable
 
 import jax
 from jax.sharding import NamedSharding, PartitionSpec as P
+
+from jaxrun import hosts
 
 AXIS = "data"
 
@@ -23,6 +27,11 @@ def make_mesh(num_devices: int | None = None, axis_name: str = AXIS) -> jax.shar
   if not 1 <= n <= available:
     raise ValueError(f"asked for {n} devices but {available} are available.")
   return jax.make_mesh((n,), (axis_name,), devices=jax.devices()[:n])
+
+
+def replicate(tree, mesh: jax.sharding.Mesh):
+  """``tree`` whole on every device of ``mesh`` (every process's, across hosts)."""
+  return hosts.put(tree, NamedSharding(mesh, P()))
 
 
 def data_parallel(step: Callable, mesh: jax.sharding.Mesh | None = None, *, split_batch: bool = True,
@@ -54,9 +63,10 @@ def data_parallel(step: Callable, mesh: jax.sharding.Mesh | None = None, *, spli
       if any(s % n for s in sizes):
         raise ValueError(f"a global batch of {sorted(sizes)} examples does not split over {n} devices; "
                          f"use a batch size that is a multiple of {n}.")
-    # The mesh's axes are explicit: lay the inputs out as the specs say (a no-op once they are).
-    state, key = jax.device_put((state, key), replicated)
-    batch = jax.device_put(batch, NamedSharding(mesh, batch_spec))
+    # The mesh's axes are explicit: lay the inputs out as the specs say (a no-op once they are;
+    # across processes through the host, jaxrun.hosts.put).
+    state, key = hosts.put((state, key), replicated)
+    batch = hosts.put(batch, NamedSharding(mesh, batch_spec))
     return sharded(state, batch, key)
 
   return wrapped

@@ -19,7 +19,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxrun import Program, aggregate, devices, keys, plots, sweeps
+from jaxgan import parallel
+from jaxrun import Program, aggregate, devices, hosts, keys, plots, sweeps
 
 # One place for the loop defaults of every GAN method.
 LOOP_DEFAULTS = {"steps": 2000, "log_every": 100, "sample_every": 500, "eval_every": 0,
@@ -91,8 +92,6 @@ def check_devices(config, settings) -> None:
   their runs instead: :func:`check_runs_fit`)."""
   n_devices = getattr(settings, "devices", 1)
   if n_devices > 1 and not several_runs(settings):
-    from jaxgan import parallel
-
     parallel.check_batch_divides(config.batch_size, n_devices)
     parallel.make_mesh(n_devices)  # fails early when there are fewer devices
 
@@ -115,8 +114,6 @@ def make_chunk(train_step, length: int, n_devices: int = 1):
   chunk = chunk_of(train_step, length)
   if n_devices == 1:
     return jax.jit(chunk)
-  from jaxgan import parallel
-
   return parallel.data_parallel(chunk, parallel.make_mesh(n_devices), split_batch=False)
 
 
@@ -153,8 +150,10 @@ class StepProgram(Program):
 
   @property
   def data(self):
-    if self._data is None:
-      self._data = jax.device_put(self.device_data())
+    if self._data is None:  # data-parallel: whole on every device, placed once
+      n, data = getattr(self.settings, "devices", 1), self.device_data()
+      self._data = (parallel.replicate(data, parallel.make_mesh(n))
+                    if n > 1 and not several_runs(self.settings) else jax.device_put(data))
     return self._data
 
   def init(self):
@@ -282,20 +281,22 @@ class RunsProgram(GeneratorProgram):
     return jax.tree.map(lambda x: x[r], state)
 
   def init(self):
-    split = functools.partial(devices.over_devices, devices=self.settings.devices)
+    n = self.settings.devices
     if self.algo.hyperparameters is None:
-      return jax.jit(split(jax.vmap(lambda k: self.algo.init(k, self.config))))(self.init_key)
+      init = jax.vmap(lambda k: self.algo.init(k, self.config))
+      return jax.jit(devices.over_devices(init, n))(*devices.place_runs((self.init_key,), n))
     hyper = _stack([self.algo.hyperparameters(c) for _, c in self.grid for _ in self.seeds])
     init = jax.vmap(lambda k, h: self.algo.init(k, self.config, h))
-    return jax.jit(split(init))(self.init_key, hyper)
+    return jax.jit(devices.over_devices(init, n))(*devices.place_runs((self.init_key, hyper), n))
 
   def step(self, state) -> int:
-    return int(np.ravel(np.asarray(state.step))[0])
+    return int(np.ravel(hosts.to_host(state.step))[0])
 
   def make_chunk(self, iterations: int):
-    chunk = runs_chunk(self.algo.train_step, iterations, self.settings.devices)
-    data, train_keys = self.data, self.train_key
-    return lambda state: chunk(state, data, train_keys)
+    n = self.settings.devices
+    chunk = runs_chunk(self.algo.train_step, iterations, n)
+    data, train_keys = devices.place_runs((self.data, self.train_key), n, shared=(0,))
+    return lambda state: chunk(*devices.place_runs((state,), n), data, train_keys)
 
   def rows(self, step, iterations, metrics, seconds):
     """One row per generator iteration, each metric a list over the runs."""

@@ -15,6 +15,7 @@ environment; methods import it.
   aggregate.py    over runs: interquartile mean, stratified bootstrap intervals (rliable)
   sweeps.py       --sweep FIELD=V1,V2: parsed against a method's sweepable fields, the grid
   devices.py      CPU devices for --devices, --deterministic, independent runs split over devices
+  hosts.py        several processes (jax.distributed): which writes, arrays across processes
   threefry.py     the random-number hash lowered unrolled on CPU (same bits, faster)
 
     from jaxrun import run

@@ -40,6 +40,22 @@ def _reason(err: BaseException) -> str:
   return f"{type(err).__name__}: {first[:160]}"
 
 
+def _placed(template):
+  """``template`` with a place for each array: its own sharding, else this process's first
+  device. Orbax would otherwise lay an array out as it was saved, which fails where the devices
+  differ (a run trained over 4 devices or 2 processes, evaluated in one process); a program lays a
+  restored state out on its devices itself."""
+  import jax
+
+  device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+
+  def one(x):
+    if isinstance(x, jax.ShapeDtypeStruct) and getattr(x, "sharding", None) is None:
+      return jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device)
+    return x
+  return jax.tree.map(one, template)
+
+
 class Checkpoints:
   """The run's ``checkpoints/`` directory: ``keep`` newest checkpoints, written synchronously."""
 
@@ -97,7 +113,7 @@ class Checkpoints:
 
   def _read(self, step: int, template):
     with _quiet():
-      return self.manager.restore(step, args=ocp.args.StandardRestore(template))
+      return self.manager.restore(step, args=ocp.args.StandardRestore(_placed(template)))
 
   def restore_latest(self, template, is_finite) -> tuple[int | None, object, list[str], list[int]]:
     """(step, state, notes, passed over) for the newest checkpoint that restores and that

@@ -157,6 +157,14 @@ def train_flags(method: Method, presets: dict | None = None) -> list[Flag]:
       Flag("resume", "command", bool, False, "continue the run in --out from its newest good "
            "checkpoint (its config.json rules; --steps may extend it)"),
       Flag("progress", "command", bool, True, "show a progress bar"),
+      Flag("coordinator", "command", str | None, None, "HOST:PORT of process 0, to train one run "
+           "over several processes (one per host) with jax.distributed: every process runs the same "
+           "command with its own --process-id, and process 0 writes the run directory (under srun "
+           "or a multi-host TPU slice JAX finds the processes itself)", hint=""),
+      Flag("num_processes", "command", int | None, None, "the processes of a --coordinator run",
+           hint=""),
+      Flag("process_id", "command", int | None, None, "this process's index (0 ... N-1) in a "
+           "--coordinator run", hint=""),
   ]
   if method.presets:
     command.append(Flag("preset", "command", str | None, None,
@@ -210,6 +218,10 @@ def _jsonable(v):
   return json.loads(json.dumps(v))
 
 
+# Flags of the command, not of the run: a resume may give them otherwise.
+PER_PROCESS = ("out", "resume", "progress", "steps", "coordinator", "num_processes", "process_id")
+
+
 def resume_conflicts(record: dict, method: Method, values: dict, given_: set[str],
                      flags: list[Flag]) -> list[str]:
   """The given flags that disagree with the saved run, as '--flag VALUE (saved: VALUE)'."""
@@ -219,7 +231,7 @@ def resume_conflicts(record: dict, method: Method, values: dict, given_: set[str
   if record.get("method") != method.name:
     out.append(f"method {method.name} (saved: {record.get('method')})")
   for f in flags:
-    if f.name not in given_ or f.name in ("out", "resume", "progress", "steps"):
+    if f.name not in given_ or f.name in PER_PROCESS:
       continue
     if _jsonable(values[f.name]) != saved[f.group].get(f.name):
       out.append(f"{flag(f.name)} {_show(values[f.name])} (saved: {_show(saved[f.group].get(f.name))})")
@@ -243,7 +255,8 @@ def train_command(tool: str, registry: Registry, name: str, argv: list[str],
   pick = lambda group: {f.name: values[f.name] for f in flags if f.group == group}
   settings = method.settings(**pick("settings"))
   out = values["out"] or method.out_for(settings)
-  from jaxrun import threefry
+  from jaxrun import hosts, threefry
+  hosts.initialize(values["coordinator"], values["num_processes"], values["process_id"])
   threefry.unroll_on_cpu()  # the same bits, faster on CPU (jaxrun/threefry.py)
   try:
     if values["resume"]:
@@ -266,8 +279,9 @@ def train_command(tool: str, registry: Registry, name: str, argv: list[str],
     raise
   summary["phases"] = {"set-up": time.perf_counter() - started - sum(summary["phases"].values()),
                        **summary["phases"]}
-  print(phase_line(tool, time.perf_counter() - started, summary["phases"]), file=sys.stderr)
-  print(json.dumps({"out": out, **summary}, default=str))
+  if hosts.is_main():
+    print(phase_line(tool, time.perf_counter() - started, summary["phases"]), file=sys.stderr)
+    print(json.dumps({"out": out, **summary}, default=str))
   return 0
 
 

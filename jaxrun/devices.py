@@ -12,9 +12,17 @@ import os
 
 
 def make_cpu_devices(n: int) -> bool:
-  """Asks JAX for ``n`` CPU devices; whether it did. It does not where ``n`` <= 1, where the user's
+  """Asks JAX for ``n`` CPU devices in all, this process's share of them where several processes
+  run (see :mod:`jaxrun.hosts`); whether it did. It does not where ``n`` <= 1, where the user's
   XLA_FLAGS sets the count, or where a backend has started already (then a run asking for more
   devices than there are fails with a message)."""
+  from jaxrun import hosts
+
+  processes = hosts.processes()
+  if n % processes:
+    raise ValueError(f"--devices {n} does not split over the {processes} processes; pass a "
+                     f"multiple of {processes} (each process brings the same number of devices).")
+  n //= processes
   if n <= 1 or "xla_force_host_platform_device_count" in os.environ.get("XLA_FLAGS", ""):
     return False
   import jax
@@ -82,3 +90,19 @@ def over_devices(fn, devices: int, shared: tuple[int, ...] = ()):
     return jax.shard_map(fn, mesh=runs_mesh(devices), in_specs=specs, out_specs=split,
                          check_vma=False)(*args)
   return mapped
+
+
+def place_runs(args: tuple, devices: int, shared: tuple[int, ...] = ()) -> tuple:
+  """``args`` laid out as :func:`over_devices` with the same ``devices`` and ``shared`` splits
+  them (a no-op for arrays already so). Within one process jit would move them itself; across
+  processes (:mod:`jaxrun.hosts`) a local array must be placed, each process feeding its own
+  devices. ``devices`` 1: ``args`` as they are."""
+  if devices == 1:
+    return args
+  import jax
+
+  from jaxrun import hosts
+
+  mesh, P = runs_mesh(devices), jax.sharding.PartitionSpec
+  return tuple(hosts.put(a, jax.sharding.NamedSharding(mesh, P() if i in shared else P(RUNS_AXIS)))
+               for i, a in enumerate(args))

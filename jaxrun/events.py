@@ -19,8 +19,9 @@ class EventLog:
   """Scalars and images of one run. ``purge_step``: a resume from the checkpoint before it, so
   TensorBoard hides what an earlier, killed process logged from that step on."""
 
-  def __init__(self, path: str, purge_step: int | None = None):
+  def __init__(self, path: str, purge_step: int | None = None, enabled: bool = True):
     self.path, self.purge_step, self._writer = path, purge_step, None
+    self.enabled = enabled  # False: writes nothing (a process other than the one that logs)
 
   @property
   def writer(self):
@@ -44,6 +45,8 @@ class EventLog:
   def scalars(self, step: int, values: dict, prefix: str = "", lists: bool = True) -> None:
     """Every number of ``values``; with ``lists``, a list (one value per seed) as its mean, unless
     the row has the mean already (``NAME_mean``)."""
+    if not self.enabled:
+      return
     from tensorboardX import summary
 
     for k, v in values.items():
@@ -60,6 +63,8 @@ class EventLog:
         self._write(step, summary.scalar(prefix + k, float(v)))
 
   def image(self, tag: str, png_path: str, step: int) -> None:
+    if not self.enabled:
+      return
     from PIL import Image
     from tensorboardX import summary
 

@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxrun import files
+from jaxrun import files, hosts
 from jaxrun.checkpoints import Checkpoints
 from jaxrun.errors import TrainingDivergedError
 from jaxrun.events import EventLog
@@ -95,12 +95,13 @@ def run_chunks(program: Program, rundir: files.RunDir, checkpoints: Checkpoints,
   from tqdm.auto import tqdm
 
   spi = program.steps_per_iteration
+  main = hosts.is_main()  # the one process (of several) that writes the logs and shows progress
   step = program.step(state)
   total_iters, chunk_iters = loop.steps // spi, max(loop.log_every // spi, 1)
   iters = step // spi
   chunks: dict[int, Callable] = {}
-  bar = tqdm(total=total_iters * spi, initial=step, disable=not progress, unit=program.unit,
-             unit_scale=spi > 1, desc=program.description, dynamic_ncols=True)
+  bar = tqdm(total=total_iters * spi, initial=step, disable=not (progress and main),
+             unit=program.unit, unit_scale=spi > 1, desc=program.description, dynamic_ncols=True)
   timed_steps, last_row, final_eval, phases = 0, {}, None, {}
   t0 = clock() - seconds_before
   try:
@@ -115,7 +116,7 @@ def run_chunks(program: Program, rundir: files.RunDir, checkpoints: Checkpoints,
         new_state, m = chunks[n](state)
         if on_chunk is not None:
           new_state, m = on_chunk((iters + n) * spi, new_state, m) or (new_state, m)
-        m = jax.device_get(m)
+        m = hosts.to_host(m)
         finite = all_finite(program.watch(new_state, m))
       if warm:
         timed_steps += n * spi
@@ -129,13 +130,15 @@ def run_chunks(program: Program, rundir: files.RunDir, checkpoints: Checkpoints,
         due = False  # nothing for the row: finish() evaluates, after the final checkpoint
       if due:
         with timed(phases, "evaluation", clock):
-          evaluation = program.evaluate(state, step)
+          view = local(state)  # every process takes part; process 0 evaluates
+          evaluation = program.evaluate(view, step) if main else None
         if evaluation is not None:
           rows[-1].update(evaluation[0])
           events.scalars(step, evaluation[1], "eval/", lists=False)
           final_eval = evaluation[1] if done else None
       with timed(phases, "logs", clock):
-        rundir.append_metrics(rows)
+        if main:
+          rundir.append_metrics(rows)
         for row in rows:
           events.scalars(row["step"], row)
         last_row = rows[-1]
@@ -143,8 +146,10 @@ def run_chunks(program: Program, rundir: files.RunDir, checkpoints: Checkpoints,
         bar.set_postfix(_postfix(last_row), refresh=False)
       if _crossed(step, prev, loop.sample_every):
         with timed(phases, "figures", clock):
-          figure(program, state, rundir.file(os.path.join("samples", f"step_{step:07d}.png")),
-                 events, "samples", step)
+          view = local(state)
+          if main:
+            figure(program, view, rundir.file(os.path.join("samples", f"step_{step:07d}.png")),
+                   events, "samples", step)
       with timed(phases, "checkpoints", clock):
         events.flush()  # the chunk's events are on disk before its checkpoint
         if done or _crossed(step, prev, loop.checkpoint_every):
@@ -168,6 +173,14 @@ def _postfix(row: dict) -> dict:
   return dict(list(shown.items())[:6])
 
 
+def local(state):
+  """``state`` whole on this process's first device: what evaluations and figures read. Across
+  processes a collective (every process calls it); in one process, ``state`` itself."""
+  if hosts.processes() == 1:
+    return state
+  return jax.device_put(hosts.to_host(state), jax.local_devices()[0])
+
+
 def figure(program: Program, state, path: str, events: EventLog, tag: str, step: int) -> None:
   """The program's sample figure at ``path`` (written atomically), also in TensorBoard."""
   if not program.has_figure:
@@ -182,7 +195,9 @@ def finish(program: Program, rundir: files.RunDir, loop: LoopConfig, outcome: Ou
            events: EventLog) -> dict:
   """The end-of-run files (also when a resumed run had nothing left to train): the sample figure,
   the learning curves, the final evaluation and eval.json. Returns the evaluation."""
-  state, step, phases = outcome.state, outcome.step, outcome.phases
+  state, step, phases = local(outcome.state), outcome.step, outcome.phases
+  if not hosts.is_main():
+    return None
   with timed(phases, "figures"):
     figure(program, state, rundir.file("samples.png"), events, "samples", step)
     rows = rundir.read_metrics()

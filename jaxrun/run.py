@@ -15,7 +15,7 @@ import sys
 import time
 from typing import Any, Callable
 
-from jaxrun import devices, errors, files, loop as loop_lib
+from jaxrun import devices, errors, files, hosts, loop as loop_lib
 from jaxrun.checkpoints import Checkpoints
 from jaxrun.events import EventLog
 from jaxrun.method import LoopConfig, Method, Program, Registry
@@ -106,7 +106,8 @@ class Run:
 
 
 def _note(method: Method, text: str) -> None:
-  print(f"{tool_of(method)}: {text}", file=sys.stderr)
+  if hosts.is_main():
+    print(f"{tool_of(method)}: {text}", file=sys.stderr)
 
 
 def committed(state):
@@ -126,7 +127,7 @@ def _train(run: Run, rundir: files.RunDir, program: Program, state, checkpoints:
   """The loop and the end-of-run files. A resume purges TensorBoard's events from ``purge_step``
   on (the step after its checkpoint); ``restored``: the state came from a checkpoint; ``start``:
   the seconds spent building the state (init or restore), for the summary's phases."""
-  events = EventLog(rundir.path, purge_step)
+  events = EventLog(rundir.path, purge_step, enabled=hosts.is_main())
   state = committed(state)
   try:
     outcome = loop_lib.run_chunks(program, rundir, checkpoints, run.loop, state, events=events,
@@ -166,18 +167,22 @@ def train(run: Run, *, progress: bool = True, on_chunk: Callable | None = None,
   the last metrics row, eval). ``on_chunk(step, state, metrics)`` is called after every chunk and
   may return a replacement (state, metrics)."""
   rundir = files.RunDir(run.out)
-  rundir.lock()
+  main = hosts.is_main()  # of several processes, process 0 alone writes the run's files
+  if main:
+    rundir.lock()
   try:
     held = rundir.run_files()
     if held:
       raise errors.RunDirectoryError(f"{run.out} already holds a run ({', '.join(held)}); pass "
                                      "--resume to continue it or choose another --out.")
+    hosts.barrier("jaxrun-checked")  # every process has looked before process 0 writes
     program = run.program()
     try:
       t = clock()
       state = program.init()
       start = {"init": clock() - t}
-      rundir.write_record(run.record())
+      if main:
+        rundir.write_record(run.record())
     except BaseException:
       program.close()
       raise
@@ -195,7 +200,9 @@ def resume(out: str, methods: Registry | Method, *, steps: int | None = None, pr
   left undone at the end (figures, evaluation, eval.json)."""
   run = Run.load(out, methods)
   rundir = files.RunDir(out)
-  rundir.lock()
+  main = hosts.is_main()  # of several processes, process 0 alone writes the run's files
+  if main:
+    rundir.lock()
   checkpoints = Checkpoints(rundir.checkpoints, run.loop.keep_checkpoints)
   program = None
   try:
@@ -219,9 +226,12 @@ def resume(out: str, methods: Registry | Method, *, steps: int | None = None, pr
       _note(run.method, f"{note}; it is set aside in checkpoints-damaged/.")
     if notes:
       _note(run.method, f"resuming from checkpoint {step}.")
-    checkpoints.set_aside(passed)
-    kept = rundir.truncate_metrics(step or 0)
-    rundir.write_record(run.record())  # the same record, unless --steps changed its length
+    hosts.barrier("jaxrun-restored")  # every process has read before process 0 moves any
+    if main:
+      checkpoints.set_aside(passed)
+    kept = rundir.truncate_metrics(step or 0) if main else []
+    if main:
+      rundir.write_record(run.record())  # the same record, unless --steps changed its length
   except BaseException:
     checkpoints.close()
     if program is not None:

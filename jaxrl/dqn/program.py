@@ -30,7 +30,8 @@ from jaxrl.dqn import atari as dqn_atari
 from jaxrl.dqn.config import PRESETS, DQNConfig, check_environment, parse_sweep, sweep_grid
 from jaxrl.envs import atari
 from jaxrun import Method, Program, aggregate, keys, plots, sweeps
-from jaxrun.devices import over_devices, runs_mesh
+from jaxrun import hosts
+from jaxrun.devices import over_devices, place_runs, runs_mesh
 
 ENV_STEPPING = ("auto", "xla", "host")
 
@@ -63,7 +64,7 @@ def seed_keys(seed: int, seeds: int) -> tuple[jax.Array, jax.Array]:
 
 def first_seed(x) -> int:
   """A counter of the states (vmapped over seeds, or Atari's single unbatched state)."""
-  return int(np.ravel(np.asarray(x))[0])
+  return int(np.ravel(hosts.to_host(x))[0])
 
 
 def env_stepping(settings: DQNSettings) -> str:
@@ -124,7 +125,8 @@ def seeds_chunk(iterations: int, devices: int = 1):
   def chunk(states):
     states, m = jax.vmap(lambda s: dqn.run(s, iterations))(states)
     return states, dqn.summarize(m)
-  return jax.jit(over_devices(chunk, devices), donate_argnums=0)
+  chunk = jax.jit(over_devices(chunk, devices), donate_argnums=0)
+  return lambda states: chunk(*place_runs((states,), devices))
 
 
 def _seed_axis(tree):
@@ -166,7 +168,8 @@ class SeedsProgram(Program):
 
   def init(self):
     init = jax.vmap(lambda k, h: dqn.init(k, self.config, hyper=h))
-    return jax.jit(over_devices(init, self.settings.devices))(self.train_keys, self.hyperparameters())
+    n = self.settings.devices
+    return jax.jit(over_devices(init, n))(*place_runs((self.train_keys, self.hyperparameters()), n))
 
   def step(self, state) -> int:
     return first_seed(state.iteration) * self.config.train_every
