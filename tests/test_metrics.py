@@ -57,6 +57,10 @@ def test_classifier_learns_digits_and_scores_real_data_well():
   noise = metrics.classifier_metrics(clf, np.random.default_rng(0).uniform(-1, 1, (271, 16, 16, 1)),
                                      ds.validation.floats())
   assert real["label_accuracy"] == pytest.approx(clf.test_accuracy)
+  # Per class: the share of each class's test images the classifier names right, by definition.
+  pred = np.asarray(clf.logits_and_features(ds.test.floats())[0]).argmax(1)
+  assert real["label_accuracy_per_class"] == pytest.approx(
+      [np.mean(pred[ds.test.y == c] == c) for c in range(10)])
   assert real["frechet"] < noise["frechet"]
   assert real["inception_score"] > 5 > noise["inception_score"]
   assert sum(real["class_histogram"]) == len(ds.test)

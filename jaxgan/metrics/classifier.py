@@ -122,7 +122,8 @@ def inception_score(probs: np.ndarray) -> float:
 def classifier_metrics(clf: Classifier, samples: np.ndarray, reference: np.ndarray,
                        labels: np.ndarray | None = None) -> dict:
   """Fréchet distance to ``reference`` images, Inception-style score, class histogram and, when
-  ``labels`` (the requested classes) are given, the accuracy of samples against them."""
+  ``labels`` (the requested classes) are given, the accuracy of samples against them, overall and
+  per requested class."""
   logits, feats = clf.logits_and_features(samples)
   _, ref_feats = clf.logits_and_features(reference)
   probs = np.asarray(jax.nn.softmax(logits))
@@ -131,5 +132,8 @@ def classifier_metrics(clf: Classifier, samples: np.ndarray, reference: np.ndarr
          "class_histogram": np.bincount(pred, minlength=logits.shape[1]).tolist(),
          "classifier_test_accuracy": clf.test_accuracy}
   if labels is not None:
-    out["label_accuracy"] = float(np.mean(pred == np.asarray(labels)))
+    labels = np.asarray(labels)
+    out["label_accuracy"] = float(np.mean(pred == labels))
+    out["label_accuracy_per_class"] = [float(np.mean(pred[labels == c] == c)) if (labels == c).any()
+                                       else None for c in range(logits.shape[1])]
   return out

@@ -29,8 +29,7 @@ from jaxrl.dqn import algorithm as dqn
 from jaxrl.dqn import atari as dqn_atari
 from jaxrl.dqn.config import PRESETS, DQNConfig, check_environment, parse_sweep, sweep_grid
 from jaxrl.envs import atari
-from jaxrun import Method, Program, aggregate, keys, plots, sweeps
-from jaxrun import hosts
+from jaxrun import Method, Program, aggregate, hosts, keys, plots, sweeps
 from jaxrun.devices import over_devices, place_runs, runs_mesh
 
 ENV_STEPPING = ("auto", "xla", "host")
