@@ -124,6 +124,9 @@ def to_host(tree):
   import jax
   import numpy as np
 
+  if _PROCESSES == 1:  # the loop's path between chunks: one batched transfer
+    return jax.device_get(tree)
+
   def one(x):
     if not isinstance(x, jax.Array):
       return x

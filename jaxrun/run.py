@@ -227,10 +227,10 @@ def resume(out: str, methods: Registry | Method, *, steps: int | None = None, pr
     if notes:
       _note(run.method, f"resuming from checkpoint {step}.")
     hosts.barrier("jaxrun-restored")  # every process has read before process 0 moves any
+    kept = []
     if main:
       checkpoints.set_aside(passed)
-    kept = rundir.truncate_metrics(step or 0) if main else []
-    if main:
+      kept = rundir.truncate_metrics(step or 0)
       rundir.write_record(run.record())  # the same record, unless --steps changed its length
   except BaseException:
     checkpoints.close()

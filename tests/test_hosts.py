@@ -38,7 +38,9 @@ def _processes(args: list[str], cache: str, tool: str = "jaxgan") -> list[subpro
 
 
 def _wait(procs, timeout=240) -> list[tuple[int, str, str]]:
-  return [(p.wait(timeout), *p.communicate()) for p in procs]
+  """(return code, stdout, stderr) of each process; the pipes are read while waiting."""
+  outputs = [p.communicate(timeout=timeout) for p in procs]
+  return [(p.returncode, *o) for p, o in zip(procs, outputs)]
 
 
 def _checkpoints(out: str) -> list[int]:
