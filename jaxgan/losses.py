@@ -68,12 +68,19 @@ def sje_loss(image_emb: jax.Array, text_emb: jax.Array, margin: float = 1.0) -> 
 
 
 def matching_aware_discriminator_loss(real_logits: jax.Array, wrong_logits: jax.Array,
-                                      fake_logits: jax.Array) -> jax.Array:
+                                      fake_logits: jax.Array, real_unconditional=None,
+                                      fake_unconditional=None) -> jax.Array:
   """The matching-aware discriminator (Reed et al. ICML 2016, StackGAN): a real image with its own
   text is real; a real image with mismatched text and a generated image with the text are fake.
-  As StackGAN's code: real + (mismatched + fake) / 2, each a mean cross-entropy."""
-  return (jnp.mean(jax.nn.softplus(-real_logits))
-          + 0.5 * (jnp.mean(jax.nn.softplus(wrong_logits)) + jnp.mean(jax.nn.softplus(fake_logits))))
+  As StackGAN's code: real + (mismatched + fake) / 2, each a mean cross-entropy. With the
+  unconditional head's logits (the official PyTorch Stage-II): (real + real unconditional) / 2 +
+  (mismatched + fake + fake unconditional) / 3."""
+  real, wrong, fake = (jnp.mean(jax.nn.softplus(-real_logits)),
+                       jnp.mean(jax.nn.softplus(wrong_logits)), jnp.mean(jax.nn.softplus(fake_logits)))
+  if real_unconditional is None:
+    return real + 0.5 * (wrong + fake)
+  return (0.5 * (real + jnp.mean(jax.nn.softplus(-real_unconditional)))
+          + (wrong + fake + jnp.mean(jax.nn.softplus(fake_unconditional))) / 3.0)
 
 
 def conditioning_kl(mu: jax.Array, log_sigma: jax.Array) -> jax.Array:

@@ -115,3 +115,15 @@ def test_bad_configs_fail_early(make, match):
 def test_cgan_needs_classes():
   with pytest.raises(ValueError, match="num_classes"):
     cgan.init(jax.random.key(0), GANConfig(num_classes=0))
+
+
+@pytest.mark.parametrize("module, config", [
+    (gan, GANConfig(data_shape=(16, 16, 1), arch="dcgan", width=8, generator_batch_norm=False)),
+    (wgan, WGANConfig(data_shape=(16, 16, 1), width=8, generator_batch_norm=False))])
+def test_a_dcgan_generator_without_batch_norm_keeps_it_in_the_critic(module, config):
+  """WGAN's Figure 6 (DCGAN generator without batch norm, for both WGAN and GAN): the generator
+  has no batch statistics, the discriminator or critic keeps its own."""
+  state = jax.eval_shape(lambda k: module.init(k, config), jax.random.key(0))
+  critic = state.discriminator if module is gan else state.critic
+  assert not jax.tree.leaves(state.generator.batch_stats)
+  assert jax.tree.leaves(critic.batch_stats)

@@ -1,5 +1,6 @@
 """StackGAN Stage-I: conditioning augmentation, the matching-aware game, the command line."""
 
+import dataclasses
 import json
 import math
 
@@ -45,6 +46,18 @@ def test_matching_aware_loss_hand_computed():
   assert losses.matching_aware_discriminator_loss(big, -big, -big) < 1e-6
 
 
+def test_matching_aware_loss_with_the_unconditional_head_hand_computed():
+  """The PyTorch Stage-II's weights: (real + real unconditional) / 2 + (wrong + fake + fake
+  unconditional) / 3. Each logit picked so that its cross-entropy is log(1 + e^{+-l}); with
+  real = 0 (log 2), real unconditional = ln 3 (log 4/3 paid for calling it real), wrong = 0
+  (log 2), fake = -ln 3 (log 4/3 paid for calling it fake), fake unconditional = 0 (log 2)."""
+  l3, zero = math.log(3.0), jnp.zeros(2)
+  expected = (math.log(2) + math.log(4 / 3)) / 2 + (math.log(2) + math.log(4 / 3) + math.log(2)) / 3
+  np.testing.assert_allclose(
+      losses.matching_aware_discriminator_loss(zero, zero, zero - l3, zero + l3, zero),
+      expected, rtol=1e-6)
+
+
 @pytest.mark.parametrize("size", [32, 64])
 def test_stage1_networks_shapes(size):
   """Shapes through both networks at each Stage-I resolution (traced, not run)."""
@@ -55,9 +68,9 @@ def test_stage1_networks_shapes(size):
   assert images.shape == (5, size, size, 3)
   g, d = sg.networks(config)
   variables = lambda p: {"params": p.params, "batch_stats": p.batch_stats}
-  logits = jax.eval_shape(lambda p, x, e: d.apply(variables(p), x, e, train=False),
-                          state.discriminator, images, emb)
-  assert logits.shape == (5,)
+  logits, unconditional = jax.eval_shape(lambda p, x, e: d.apply(variables(p), x, e, train=False),
+                                         state.discriminator, images, emb)
+  assert logits.shape == (5,) and unconditional is None
   _, mu, log_sigma = jax.eval_shape(
       lambda p, e: g.apply(variables(p), jnp.zeros((5, 100)), e, train=False, sample=False),
       state.generator, emb)
@@ -81,8 +94,8 @@ def test_stage2_networks_shapes_and_the_stage1_image_they_refine(size, monkeypat
     seen = []  # the Stage-I images inside Stage-II's generate (traced here, returned below)
     monkeypatch.setattr(sg, "_stage1_images", lambda *a: seen.append(stage1_images(*a)) or seen[-1])
     images = sg.generate(state, key, emb)
-    logits = d.apply({"params": state.discriminator.params,
-                      "batch_stats": state.discriminator.batch_stats}, images, emb, train=False)
+    logits, _ = d.apply({"params": state.discriminator.params,
+                         "batch_stats": state.discriminator.batch_stats}, images, emb, train=False)
     return images, logits, seen[0], sg.generate(stage1, key, emb)
 
   args = jax.random.key(3), jax.random.normal(jax.random.key(2), (3, 24))
@@ -92,6 +105,31 @@ def test_stage2_networks_shapes_and_the_stage1_image_they_refine(size, monkeypat
   if size == 128:  # values of the two Stage-I image sets alone: XLA prunes the Stage-II networks
     inside, stage1_alone = jax.jit(lambda *a: run(*a)[2:])(*args)
     np.testing.assert_array_equal(inside, stage1_alone)
+
+
+def test_the_unconditional_head_reads_the_image_alone_and_enters_both_losses():
+  """The head is one 4x4 convolution on the 4x4 image features (4 df channels at 32 px): another text
+  leaves it unchanged while the conditional logits move. Both players' losses take it: a step
+  with the head differs from one without from the same key."""
+  config = sg.StackGANConfig(data_shape=(32, 32, 3), emb_dim=16, gf_dim=8, df_dim=8,
+                             batch_size=8, unconditional_head=True)
+  state = sg.init(jax.random.key(0), config)
+  assert state.discriminator.params["unconditional"]["kernel"].shape == (4, 4, 32, 1)
+  _, d = sg.networks(config)
+  x = jax.random.normal(jax.random.key(1), (4, 32, 32, 3))
+  e1, e2 = jax.random.normal(jax.random.key(2), (2, 4, 16))
+  variables = {"params": state.discriminator.params, "batch_stats": state.discriminator.batch_stats}
+  (c1, u1), (c2, u2) = (d.apply(variables, x, e, train=False) for e in (e1, e2))
+  np.testing.assert_array_equal(u1, u2)
+  assert float(jnp.max(jnp.abs(c1 - c2))) > 1e-4
+  data = _data(n=16, emb_dim=16)
+  without = sg.init(jax.random.key(0), dataclasses.replace(config, unconditional_head=False))
+  (with_head, m_with), (_, m_plain) = (jax.jit(sg.train_step)(s, data, jax.random.key(3))
+                                          for s in (state, without))
+  assert float(m_with["g_loss"]) > float(m_plain["g_loss"]) + 0.3  # two -log D terms, each ~log 2
+  moved = with_head.discriminator.params["unconditional"]["kernel"] - state.discriminator.params[
+      "unconditional"]["kernel"]
+  assert float(jnp.max(jnp.abs(moved))) > 1e-5  # the discriminator's loss takes the head
 
 
 @pytest.mark.parametrize("size", [32, 64, 128, 256])

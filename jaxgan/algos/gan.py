@@ -34,6 +34,7 @@ class GANConfig:
   hidden: tuple[int, ...] = (128, 128)  # mlp widths
   width: int = 64                 # dcgan base width
   batch_norm: bool = True         # dcgan: batch norm in both networks
+  generator_batch_norm: bool = True  # dcgan: False drops it from the generator alone (WGAN's Fig. 6)
   z_dim: int = 100                # size of the noise z
   noise: str = "uniform"          # uniform (U(-sqrt 3, sqrt 3), unit variance) | normal
   batch_size: int = 100           # examples per minibatch (both players)
@@ -86,8 +87,9 @@ class GANConfig:
 
 SWEEPABLE = {"learning_rate": float, "k": int}  # --sweep: per-run arrays of the state
 FIXED = {  # why the other fields cannot be swept
-    **dict.fromkeys(("data_shape", "num_classes", "arch", "hidden", "width", "batch_norm", "z_dim",
-                     "batch_size"), "it sets the networks or array shapes"),
+    **dict.fromkeys(("data_shape", "num_classes", "arch", "hidden", "width", "batch_norm",
+                     "generator_batch_norm", "z_dim", "batch_size"),
+                    "it sets the networks or array shapes"),
     **dict.fromkeys(("noise", "generator_loss", "optimizer"), "it chooses the program's code"),
 }
 
@@ -117,7 +119,8 @@ def networks(config: GANConfig, axis_name: str | None = None):
   if c.arch == "mlp":
     return (nets.MLPGenerator(c.data_shape, c.hidden, "tanh" if image else "linear", c.num_classes),
             nets.MLPDiscriminator(c.hidden, c.num_classes))
-  return (nets.DCGANGenerator(c.data_shape, c.width, c.batch_norm, axis_name),
+  return (nets.DCGANGenerator(c.data_shape, c.width, c.batch_norm and c.generator_batch_norm,
+                              axis_name),
           nets.DCGANCritic(c.width, c.batch_norm, axis_name))
 
 

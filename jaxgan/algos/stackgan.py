@@ -53,6 +53,7 @@ class StackGANConfig:
   beta1: float = 0.5              # Adam's beta1
   lr_halve_every: int = 0         # generator iterations between halvings (0: never)
   captions_per_image: int = 4     # embeddings averaged per training example
+  unconditional_head: bool = False  # D also judges realism without the text (PyTorch Stage-II)
 
   def __post_init__(self):
     check_stackgan_shape(self.data_shape)
@@ -109,7 +110,8 @@ def networks(config: StackGANConfig, axis_name: str | None = None):
     generator = StageIGenerator(config.data_shape[0], config.gf_dim, config.c_dim, axis_name)
   else:
     generator = StageIIGenerator(config.gf_dim, config.c_dim, config.res_blocks, axis_name)
-  return generator, MatchingAwareDiscriminator(config.df_dim, config.e_dim, axis_name)
+  return generator, MatchingAwareDiscriminator(config.df_dim, config.e_dim, axis_name,
+                                               config.unconditional_head)
 
 
 def _stage1_images(state: StackGANState, z, emb, key, sample: bool = True):
@@ -188,8 +190,10 @@ def _apply(module, player: Player, *inputs, key=None, params=None, batch_stats=N
 
 
 def discriminator_step(state: StackGANState, batch: dict, key, axis_name: str | None = None):
-  """One Adam step on real + (mismatched + fake) / 2. ``batch``: images ``x`` in [-1, 1] and
-  their text embeddings ``emb``; the mismatched pairs put each image with the next one's text."""
+  """One Adam step on real + (mismatched + fake) / 2 (with the unconditional head: (real + real
+  unconditional) / 2 + (mismatched + fake + fake unconditional) / 3). ``batch``: images ``x`` in
+  [-1, 1] and their text embeddings ``emb``; the mismatched pairs put each image with the next
+  one's text."""
   c = state.config
   _, discriminator = networks(c, axis_name)
   k_z, k_ca = jax.random.split(key)
@@ -200,11 +204,12 @@ def discriminator_step(state: StackGANState, batch: dict, key, axis_name: str | 
   d = state.discriminator
 
   def loss_fn(params):
-    real, stats = _apply(discriminator, d, batch["x"], emb, params=params)
-    wrong, stats = _apply(discriminator, d, batch["x"], jnp.roll(emb, 1, axis=0), params=params,
-                          batch_stats=stats)
-    fake_logits, stats = _apply(discriminator, d, fake, emb, params=params, batch_stats=stats)
-    loss = losses.matching_aware_discriminator_loss(real, wrong, fake_logits)
+    (real, real_u), stats = _apply(discriminator, d, batch["x"], emb, params=params)
+    (wrong, _), stats = _apply(discriminator, d, batch["x"], jnp.roll(emb, 1, axis=0),
+                               params=params, batch_stats=stats)
+    (fake_logits, fake_u), stats = _apply(discriminator, d, fake, emb, params=params,
+                                          batch_stats=stats)
+    loss = losses.matching_aware_discriminator_loss(real, wrong, fake_logits, real_u, fake_u)
     metrics = {"d_loss": loss, "d_real": jnp.mean(jax.nn.sigmoid(real)),
                "d_wrong": jnp.mean(jax.nn.sigmoid(wrong)),
                "d_fake": jnp.mean(jax.nn.sigmoid(fake_logits))}
@@ -216,7 +221,8 @@ def discriminator_step(state: StackGANState, batch: dict, key, axis_name: str | 
 
 
 def generator_step(state: StackGANState, batch: dict, key, axis_name: str | None = None):
-  """One Adam step on -log D(G(z, c), text) + lambda KL(N(mu, sigma^2) || N(0, I))."""
+  """One Adam step on -log D(G(z, c), text) + lambda KL(N(mu, sigma^2) || N(0, I)) (with the
+  unconditional head, its -log D(G(z, c)) is added, as the PyTorch code does)."""
   c = state.config
   _, discriminator = networks(c, axis_name)
   k_z, k_ca = jax.random.split(key)
@@ -225,8 +231,10 @@ def generator_step(state: StackGANState, batch: dict, key, axis_name: str | None
 
   def loss_fn(params):
     (fake, mu, log_sigma), stats = _fake(state, z, emb, k_ca, params)
-    logits, _ = _apply(discriminator, state.discriminator, fake, emb)
+    (logits, unconditional), _ = _apply(discriminator, state.discriminator, fake, emb)
     adversarial = losses.generator_loss_non_saturating(logits)
+    if unconditional is not None:
+      adversarial += losses.generator_loss_non_saturating(unconditional)
     kl = losses.conditioning_kl(mu, log_sigma)
     return adversarial + c.kl_weight * kl, (stats, {"g_loss": adversarial, "kl": kl})
 

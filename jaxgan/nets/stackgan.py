@@ -84,14 +84,17 @@ class StageIGenerator(nn.Module):
 
 
 class MatchingAwareDiscriminator(nn.Module):
-  """(images [B, S, S, 3], text embedding [B, T]) -> logits [B] of "real image matching its text",
-  for both stages: 4x4 stride-2 convolutions doubling the width from df down to 4x4 (batch norm
-  from the second), 3x3 convolutions halving it back to 8 df where it went beyond (Stage-II: the
-  official 256x256 discriminator goes to 32 df and back), then the text head."""
+  """(images [B, S, S, 3], text embedding [B, T]) -> (logits [B] of "real image matching its
+  text", logits [B] of "real image" or None), for both stages: 4x4 stride-2 convolutions doubling
+  the width from df down to 4x4 (batch norm from the second), 3x3 convolutions halving it back to
+  8 df where it went beyond (Stage-II: the official 256x256 discriminator goes to 32 df and back),
+  then the text head. ``unconditional``: a second head reads the same 4x4 image features without
+  the text (one 4x4 convolution, the official PyTorch Stage-II's ``get_uncond_logits``)."""
 
   df_dim: int = 64
   e_dim: int = 128
   axis_name: str | None = None
+  unconditional: bool = False
 
   @nn.compact
   def __call__(self, x, embedding, train: bool = True):
@@ -105,11 +108,15 @@ class MatchingAwareDiscriminator(nn.Module):
     while feats > 8 * self.df_dim:
       feats //= 2
       h = nn.leaky_relu(bn()(Conv(feats, 3, padding=1, use_bias=False, kernel_init=_W)(h)), 0.2)
+    unconditional = None
+    if self.unconditional:
+      unconditional = Conv(1, 4, use_bias=False, kernel_init=_W, name="unconditional")(h)
+      unconditional = unconditional.reshape(x.shape[0])
     e = nn.leaky_relu(nn.Dense(self.e_dim, kernel_init=_W)(embedding), 0.2)
     e = jnp.broadcast_to(e[:, None, None, :], (x.shape[0], 4, 4, self.e_dim))
     h = jnp.concatenate([h, e], -1)
     h = nn.leaky_relu(bn()(Conv(8 * self.df_dim, 3, padding=1, use_bias=False, kernel_init=_W)(h)), 0.2)
-    return Conv(1, 4, use_bias=False, kernel_init=_W)(h).reshape(x.shape[0])
+    return Conv(1, 4, use_bias=False, kernel_init=_W)(h).reshape(x.shape[0]), unconditional
 
 
 class ResBlock(nn.Module):
