@@ -97,8 +97,8 @@ def main():
   p.add_argument("--size", type=int, default=32, help="Stage-I side (Stage-II: 4x)")
   p.add_argument("--gf", type=int, default=32, help="generator width (paper 128)")
   p.add_argument("--df", type=int, default=32, help="discriminator width (paper 64)")
-  p.add_argument("--gf2", type=int, default=16, help="Stage-II generator width")
-  p.add_argument("--df2", type=int, default=8, help="Stage-II discriminator width")
+  p.add_argument("--gf2", type=int, default=32, help="Stage-II generator width")
+  p.add_argument("--df2", type=int, default=16, help="Stage-II discriminator width")
   p.add_argument("--seed", type=int, default=0)
   p.add_argument("--seeds", type=int, default=1, help="Stage-I and Stage-II runs from --seed on")
   p.add_argument("--stage2-set", action="append", default=[], metavar="FIELD=VALUE",

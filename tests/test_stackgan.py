@@ -330,7 +330,7 @@ def test_the_shapes_preset_is_the_papers_with_narrower_networks():
   assert (s1.gf_dim, s1.df_dim, p1.gf_dim, p1.df_dim) == (32, 32, 128, 64)
   assert dataclasses.replace(s1, gf_dim=128, df_dim=64) == p1
   s2 = sg.StackGANConfig.shapes((128, 128, 3), 1440, stage=2)
-  assert (s2.gf_dim, s2.df_dim, s2.lr_halve_every) == (16, 8, 100 * 1440 // 64)
+  assert (s2.gf_dim, s2.df_dim, s2.lr_halve_every) == (32, 16, 100 * 1440 // 64)
   assert sg.StackGANConfig.shapes((32, 32, 3), 1440, gf_dim=4).gf_dim == 4
   pick = stackgan_run.METHOD.preset_for
   assert pick(None, stackgan_run.StackGANSettings("shapes")) == "shapes"
