@@ -9,7 +9,6 @@ Writes results/NAME.{json,md} and NAME.png (the samples: a row per class, the fi
 """
 
 import argparse
-import json
 import os
 import shutil
 import sys
@@ -23,7 +22,7 @@ import numpy as np  # noqa: E402
 import common  # noqa: E402
 from jaxgan.algos import METHODS  # noqa: E402
 from jaxgan.program import DataSettings  # noqa: E402
-from jaxrun import LoopConfig, run  # noqa: E402
+from jaxrun import LoopConfig, files, run  # noqa: E402
 
 
 def main():
@@ -45,9 +44,8 @@ def main():
                            progress=False)
     seconds = time.perf_counter() - t
     result = summary["eval"]
-    with open(os.path.join(out, "metrics.jsonl")) as f:
-      curve = [(r["step"], r["eval_label_accuracy"]) for r in map(json.loads, f)
-               if "eval_label_accuracy" in r]
+    curve = [(r["step"], r["eval_label_accuracy"]) for r in files.RunDir(out).read_metrics()
+             if "eval_label_accuracy" in r]
     os.makedirs(common.RESULTS, exist_ok=True)
     shutil.copy(os.path.join(out, "samples.png"), os.path.join(common.RESULTS, f"{args.name}.png"))
 

@@ -13,7 +13,6 @@ the mean, and on how many seeds every mode was covered. Writes results/NAME.{jso
 """
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -26,7 +25,7 @@ import numpy as np  # noqa: E402
 import common  # noqa: E402
 from jaxgan.algos import METHODS  # noqa: E402
 from jaxgan.program import DataSettings  # noqa: E402
-from jaxrun import LoopConfig, plots, run  # noqa: E402
+from jaxrun import LoopConfig, files, plots, run  # noqa: E402
 
 VARIANTS = {  # name -> (method, config overrides, sweep)
     "GAN (saturating, Alg. 1)": ("gan", {"generator_loss": "saturating"}, ()),
@@ -56,8 +55,7 @@ def _train(method, dataset, overrides, sweep, args, out):
   _, summary = run.train(r, progress=False)
   result = summary["eval"]
   configurations = result["configurations"] if "configurations" in result else [result]
-  with open(os.path.join(out, "metrics.jsonl")) as f:
-    rows = [json.loads(line) for line in f]
+  rows = files.RunDir(out).read_metrics()
   curve = [(row["step"], row["eval_modes"]) for row in rows if "eval_modes" in row]
   return configurations, curve, time.perf_counter() - t
 

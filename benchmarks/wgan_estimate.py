@@ -17,7 +17,6 @@ without batch norm, seed 0, side by side).
 """
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -32,7 +31,7 @@ from scipy import stats  # noqa: E402
 import common  # noqa: E402
 from jaxgan.algos import METHODS, gan, wgan  # noqa: E402
 from jaxgan.program import DataSettings  # noqa: E402
-from jaxrun import LoopConfig, plots, run  # noqa: E402
+from jaxrun import LoopConfig, files, plots, run  # noqa: E402
 
 # The GAN on the WGAN's DCGAN networks, trained as DCGAN is (Adam 2e-4, beta1 0.5, the
 # non-saturating generator loss, batch 64, z ~ N(0, I)): the paper's baseline in Figures 4 and 6.
@@ -76,9 +75,7 @@ def _train(method, size, overrides, args, out):
   t = time.perf_counter()
   r = run.Run.new(METHODS.get(method), out, settings=settings, overrides=overrides, loop=loop)
   state, _ = run.train(r, progress=False)
-  with open(os.path.join(out, "metrics.jsonl")) as f:
-    rows = [json.loads(line) for line in f]
-  return state, rows, time.perf_counter() - t
+  return state, files.RunDir(out).read_metrics(), time.perf_counter() - t
 
 
 def main():
@@ -132,8 +129,8 @@ def main():
 
 def _figure(panels, path):
   plt = plots.pyplot()
-  fig, axes = plt.subplots(len(panels) // 2 + len(panels) % 2, 2, figsize=(11, 3.6 * ((len(panels) + 1) // 2)),
-                           squeeze=False)
+  rows = (len(panels) + 1) // 2
+  fig, axes = plt.subplots(rows, 2, figsize=(11, 3.6 * rows), squeeze=False)
   for ax in axes.flat[len(panels):]:
     ax.axis("off")
   for ax, (title, values, frechet, steps, label) in zip(axes.flat, panels):
