@@ -52,10 +52,9 @@ def main():
   per_seed = result["per_seed"]
   per_class = np.array([r["label_accuracy_per_class"] for r in per_seed], float)  # [seeds, classes]
   agg = result["aggregate"]["label_accuracy"]
-  ci = agg.get("iqm_ci95")
   table = [{"seeds": args.seeds, "iterations": args.steps,
             "label accuracy (mean)": round(float(np.mean([r["label_accuracy"] for r in per_seed])), 3),
-            "label accuracy (IQM, 95% CI)": f"{agg['iqm']:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""),
+            "label accuracy (IQM, 95% CI)": common.iqm_cell(agg, 3),
             "per seed": " ".join(f"{r['label_accuracy']:.3f}" for r in per_seed),
             "worst class (mean over seeds)": f"{int(per_class.mean(0).argmin())}: {per_class.mean(0).min():.3f}",
             "classes above 0.75 (every seed)": int((per_class.min(0) > 0.75).sum()),

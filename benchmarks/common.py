@@ -53,6 +53,12 @@ def write(name: str, result: dict, table: list[dict], notes: str = "") -> str:
   return md
 
 
+def iqm_cell(agg: dict, digits: int = 2) -> str:
+  """A table cell of ``jaxrun.aggregate.summary``: "IQM [low, high]" (no interval for one run)."""
+  ci = agg.get("iqm_ci95")
+  return f"{agg['iqm']:.{digits}f}" + (f" [{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]" if ci else "")
+
+
 def _fmt(v) -> str:
   if isinstance(v, float):
     return f"{v:.4g}"

@@ -35,7 +35,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 import common  # noqa: E402
-from dqn_cartpole import plot_curves  # noqa: E402
+from dqn_cartpole import per_seed_curve, plot_curves  # noqa: E402
 from jaxrl import dqn, replay  # noqa: E402
 from jaxrl.dqn import program as dqn_program  # noqa: E402
 from jaxrl.envs import atari  # noqa: E402
@@ -195,10 +195,8 @@ def main():
     with tempfile.TemporaryDirectory() as out:
       config, result, rows = learning_curve(game, args.curve_steps, args.seed, out)
     train_rows = [r for r in rows if r["episode_return_mean"] is not None]
-    curves[f"{game}: training games"] = {
-        "steps": [r["step"] for r in train_rows],
-        "return_mean": [r["episode_return_mean"] for r in train_rows],
-        "return_std": [0.0] * len(train_rows)}
+    curves[f"{game}: training games"] = per_seed_curve(
+        [r["step"] for r in train_rows], np.array([[r["episode_return_mean"] for r in train_rows]]))
     evals = [(r["step"], r["eval_return_mean"]) for r in rows if "eval_return_mean" in r]
     runs[game] = {"evaluations": evals, "final": result["eval"], "seconds": result["seconds"]}
     table.append({"row": f"curve: {game}", "game": game,

@@ -60,31 +60,36 @@ def greedy_returns(config, states, seed: int, episodes: int) -> np.ndarray:
 
 
 def curve(config, metrics, chunk_steps: int) -> dict:
-  """Training-episode return per chunk of ``chunk_steps`` environment steps, mean and std over seeds."""
+  """Training-episode return per chunk of ``chunk_steps`` environment steps: each seed's, and the
+  interquartile mean over seeds with its 95% stratified bootstrap interval (several seeds)."""
   iters = chunk_steps // config.train_every
   n = metrics["episodes"].shape[1] // iters
   m = jax.tree.map(lambda x: x[:, :n * iters].reshape(x.shape[0], n, iters), metrics)
-  returns = np.asarray(dqn.summarize(m)["episode_return"])
-  return {"steps": [(i + 1) * chunk_steps for i in range(n)],
-          "return_mean": returns.mean(0).round(2).tolist(), "return_std": returns.std(0).round(2).tolist()}
+  returns = np.asarray(dqn.summarize(m)["episode_return"], float)  # [seeds, chunks]
+  return per_seed_curve([(i + 1) * chunk_steps for i in range(n)], returns)
+
+
+def per_seed_curve(steps: list, returns: np.ndarray) -> dict:
+  """``{"steps", "return_per_seed" [seeds][points], "return_iqm"[, "return_iqm_ci95"]}``."""
+  from jaxrun import aggregate
+
+  centre, low, high = aggregate.curve_band(returns.T)
+  out = {"steps": list(steps), "return_per_seed": returns.round(2).tolist(),
+         "return_iqm": centre[0].round(2).tolist()}
+  if returns.shape[0] > 1:
+    out["return_iqm_ci95"] = [low[0].round(2).tolist(), high[0].round(2).tolist()]
+  return out
 
 
 def plot_curves(curves: dict, path: str) -> None:
-  """One panel per ``{title: curve}``: training-episode return, mean and one std over seeds."""
+  """One panel per ``{title: curve}`` (:func:`per_seed_curve`): training-episode return, the
+  interquartile mean over seeds and its 95% stratified bootstrap band."""
   from jaxrun import plots
 
-  plt = plots.pyplot()
-  fig, axes = plt.subplots(1, len(curves), figsize=(max(5.0, 3.2 * len(curves)), 3.0), squeeze=False)
-  for ax, (title, c) in zip(axes[0], curves.items()):
-    x, m, s = (np.array(c[k]) for k in ("steps", "return_mean", "return_std"))
-    ax.plot(x, m)
-    ax.fill_between(x, m - s, m + s, alpha=0.3)
-    ax.set_title(title, fontsize=9)
-    ax.set_xlabel("environment steps")
-  axes[0][0].set_ylabel("training episode return")
-  fig.tight_layout()
-  fig.savefig(path, dpi=100)
-  plt.close(fig)
+  panels = [(title, "environment steps", "training episode return (IQM, 95% CI)",
+             [([""], np.array(c["steps"]), np.array(c["return_per_seed"], float).T)])
+            for title, c in curves.items()]
+  plots.banded_curves(panels, path)
 
 
 def spread(values: list[float]) -> str:
@@ -230,7 +235,7 @@ def main():
   learning = curve(config, metrics_by[main_side], 10_000)
   returns = np.array(returns_by[main_side])
   os.makedirs(common.RESULTS, exist_ok=True)
-  plot_curves({f"DQN CartPole-v1 (cleanrl preset), {args.seeds} seeds: mean ± std": learning},
+  plot_curves({f"DQN CartPole-v1 (cleanrl preset), {args.seeds} seeds": learning},
               os.path.join(common.RESULTS, f"{args.name}.png"))
   one = float(np.median(timings["jaxrl, cleanrl preset", 1]))
   speedup = {k: one / v["steps_per_second"] for k, v in peers.items()}

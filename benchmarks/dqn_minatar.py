@@ -1,6 +1,6 @@
 """DQN on the five MinAtar games in gymnax (Young & Tian 2019's DQN settings, the `minatar` preset)
 for the budget that fits the machine: learning curves (training-episode return against environment
-steps, mean and spread over seeds), throughput and the final greedy return.
+steps, interquartile mean over seeds with its 95% bootstrap band), throughput and the final greedy return.
 
   python benchmarks/dqn_minatar.py --steps 250000 --seeds 2
 
@@ -22,6 +22,7 @@ import common  # noqa: E402
 from dqn_cartpole import curve, greedy_returns, plot_curves, timed_run  # noqa: E402
 from jaxrl import dqn, envs  # noqa: E402
 from jaxrl.dqn import program as dqn_program  # noqa: E402
+from jaxrun import aggregate  # noqa: E402
 
 
 def random_policy_rate(game: str, seeds: int, steps: int = 20_000) -> float:
@@ -65,7 +66,8 @@ def main():
     states, seconds, metrics = timed_run(config, keys)
     returns = greedy_returns(config, states, args.seed, args.episodes)
     curves[game] = curve(config, metrics, max(args.steps // 25, 1_000))
-    last = np.array(curves[game]["return_mean"][-max(len(curves[game]["return_mean"]) // 10, 1):])
+    per_seed_curve = np.array(curves[game]["return_per_seed"])  # [seeds, points]
+    last = per_seed_curve[:, -max(per_seed_curve.shape[1] // 10, 1):]
     random_rate = random_policy_rate(game, args.seeds)
     per_seed = args.steps / seconds
     rows.append({"game": game, "steps": args.steps, "seeds": args.seeds,
@@ -74,7 +76,9 @@ def main():
                  "random_policy_steps_per_second_per_seed": random_rate,
                  "environment_share": per_seed / random_rate,
                  "final_training_return": float(last.mean()),
-                 "greedy_return": float(returns.mean()), "greedy_return_std": float(returns.std())})
+                 "greedy_return": float(returns.mean()),
+                 "greedy_return (IQM, 95% CI)": common.iqm_cell(aggregate.summary(returns)),
+                 "greedy_return_per_seed": returns.round(3).tolist()})
     print(rows[-1], flush=True)
 
   os.makedirs(common.RESULTS, exist_ok=True)
@@ -82,12 +86,14 @@ def main():
   notes = (f"The `minatar` preset (Young & Tian 2019) cut to {args.steps:,} environment steps per "
            f"seed (their runs: 5M). final_training_return: mean return of the training episodes "
            f"(epsilon 0.1) in the last tenth of the run; greedy_return: {args.episodes} episodes per "
-           "seed at epsilon 0, mean (and std) over seeds. Steps per second count all seeds "
+           "seed at epsilon 0, the mean over seeds and their interquartile mean with its 95% "
+           "stratified bootstrap interval (rliable). Steps per second count all seeds "
            "(vmapped) and exclude compilation; per seed, they stand beside the rate of the "
            "same number of vmapped copies of the game stepped with random actions alone "
            "(gymnax, auto-reset included), and environment_share is their ratio: the share "
            "of the learner's time that stepping the game would take, the rest being the "
-           "Q-network, the replay and the updates. Curves: benchmarks/results/dqn_minatar.png.")
+           "Q-network, the replay and the updates. Curves (IQM over seeds, 95% band): "
+           "benchmarks/results/dqn_minatar.png.")
   print(common.write(args.name, {"curves": curves}, rows, notes))
 
 

@@ -39,12 +39,6 @@ PUBLISHED = [("GAN (VEEGAN Table 1)", 1.0, 3.3), ("ALI (VEEGAN Table 1)", 2.8, 1
              ("PacGAN2 (PacGAN)", 7.9, 23.8)]
 
 
-def _cell(agg: dict, digits: int = 2) -> str:
-  ci = agg.get("iqm_ci95")
-  band = f" [{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]" if ci else ""
-  return f"{agg['iqm']:.{digits}f}{band}"
-
-
 def _train(method, dataset, overrides, sweep, args, out):
   loop = LoopConfig(steps=args.steps, seed=0, log_every=args.eval_every, eval_every=args.eval_every,
                     sample_every=0, checkpoint_every=args.steps, keep_checkpoints=1)
@@ -95,10 +89,10 @@ def main():
           num = conf["per_seed"][0]["num_modes"]
           agg = conf["aggregate"]
           table.append({"dataset": dataset, "variant": label, "iterations": args.steps,
-                        "seeds": len(modes), "modes (IQM, 95% CI)": _cell(agg["modes"]),
+                        "seeds": len(modes), "modes (IQM, 95% CI)": common.iqm_cell(agg["modes"]),
                         "modes (mean)": f"{np.mean(modes):.2f} / {num}",
                         "all modes": f"{sum(m == num for m in modes)} of {len(modes)}",
-                        "high quality (IQM, 95% CI)": _cell(agg["high_quality"], 3)})
+                        "high quality (IQM, 95% CI)": common.iqm_cell(agg["high_quality"], 3)})
           runs.append({"dataset": dataset, "variant": label, "seconds": round(seconds, 1),
                        "per_seed": conf["per_seed"], "aggregate": agg})
           series_labels.append(label)
