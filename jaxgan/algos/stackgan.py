@@ -16,8 +16,8 @@ once for every caption; a training example's embedding is the mean of ``captions
 its captions' embeddings (the TensorFlow code averages 4). Loading the text encoder and the
 Stage-I run that a Stage-II run refines is the run layer's job (:mod:`jaxgan.algos.stackgan_run`):
 the functions here take their states. Paper preset (the official code, birds): z 100, c 128, Adam
-2e-4 with beta1 0.5 for both players, batch 64, the KL term weighted 2.0 (the TensorFlow code; the
-PyTorch code uses 1.0) and the learning rate halved every 50 epochs of the 600 (Stage-II: every
+2e-4 with beta1 0.5 for both players, batch 64, the KL term weighted 2.0 (both the TensorFlow and the
+PyTorch code) and the learning rate halved every 50 epochs of the 600 (Stage-II: every
 100).
 """
 
