@@ -66,8 +66,8 @@ def main():
     states, seconds, metrics = timed_run(config, keys)
     returns = greedy_returns(config, states, args.seed, args.episodes)
     curves[game] = curve(config, metrics, max(args.steps // 25, 1_000))
-    per_seed_curve = np.array(curves[game]["return_per_seed"])  # [seeds, points]
-    last = per_seed_curve[:, -max(per_seed_curve.shape[1] // 10, 1):]
+    seed_returns = np.array(curves[game]["return_per_seed"])  # [seeds, points]
+    last = seed_returns[:, -max(seed_returns.shape[1] // 10, 1):]
     random_rate = random_policy_rate(game, args.seeds)
     per_seed = args.steps / seconds
     rows.append({"game": game, "steps": args.steps, "seeds": args.seeds,

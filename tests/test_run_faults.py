@@ -320,15 +320,21 @@ def test_a_full_disk_is_one_line_and_leaves_no_partial_checkpoint(tmp_path, caps
 def test_ctrl_c_says_where_the_run_stands_and_how_to_continue(tmp_path):
   out = str(tmp_path / "long")
   cmd = [sys.executable, "-m", "jaxgan.cli", *WGAN, "--steps", "100000", "--out", out]
+  # Ctrl-C as in a terminal: a suite started in the background (`pytest &`) has SIGINT ignored,
+  # and a child inherits that, so the run is started with the default action back.
   proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                          env={**os.environ, "JAX_PLATFORMS": "cpu"})
-  metrics = os.path.join(out, "metrics.jsonl")
-  deadline = time.time() + 120
-  while time.time() < deadline and (not os.path.exists(metrics) or
-                                    len(open(metrics).read().splitlines()) < 12):
-    time.sleep(0.2)
-  proc.send_signal(signal.SIGINT)
-  _, err = proc.communicate(timeout=60)
+                          env={**os.environ, "JAX_PLATFORMS": "cpu"},
+                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+  try:
+    metrics = os.path.join(out, "metrics.jsonl")
+    deadline = time.time() + 120
+    while time.time() < deadline and (not os.path.exists(metrics) or
+                                      len(open(metrics).read().splitlines()) < 12):
+      time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+  finally:
+    proc.kill()  # never left training 100,000 steps behind a failed test
   assert proc.returncode == 130, err
   lines = err.strip().splitlines()
   assert len(lines) == 1 and "Traceback" not in err, err
