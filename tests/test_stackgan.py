@@ -107,6 +107,28 @@ def test_stage2_networks_shapes_and_the_stage1_image_they_refine(size, monkeypat
     np.testing.assert_array_equal(inside, stage1_alone)
 
 
+def test_stage2_trains_on_stage1_images_drawn_with_their_batch_statistics():
+  """As in both official codes, the fixed Stage-I generator runs with the batch's statistics while
+  Stage-II trains, and with its running statistics when sampling: moving the stored running
+  statistics leaves the training fakes exactly as they were (unless the config asks for the
+  running statistics) and changes the samples."""
+  tiny = dict(emb_dim=8, z_dim=4, c_dim=4, gf_dim=4, df_dim=4, batch_size=4, res_blocks=1)
+  stage1 = sg.init(jax.random.key(0), sg.StackGANConfig(data_shape=(32, 32, 3), **tiny))
+  state = sg.init(jax.random.key(1), sg.StackGANConfig(data_shape=(128, 128, 3), stage=2, **tiny),
+                  stage1)
+  moved = state.replace(stage1={**state.stage1, "batch_stats": jax.tree.map(
+      lambda s: s + 3.0, state.stage1["batch_stats"])})
+  z, emb = jax.random.normal(jax.random.key(2), (4, 4)), jax.random.normal(jax.random.key(4), (4, 8))
+  fakes = jax.jit(lambda s: sg._fake(s, z, emb, jax.random.key(3))[0][0])
+  np.testing.assert_array_equal(fakes(state), fakes(moved))
+  running = lambda s: s.replace(config=dataclasses.replace(s.config, stage1_batch_statistics=False))
+  assert float(jnp.max(jnp.abs(fakes(running(state)) - fakes(running(moved))))) > 1e-3
+  # sampling's Stage-I images (those inside generate: test_stage2_networks_shapes_...)
+  stage1_samples = jax.jit(lambda s: sg._stage1_images(s, z, emb, jax.random.key(3)))
+  before, after = stage1_samples(state), stage1_samples(moved)
+  assert float(jnp.max(jnp.abs(before - after))) > 0.5 * float(jnp.max(jnp.abs(before))) > 0
+
+
 def test_the_unconditional_head_reads_the_image_alone_and_enters_both_losses():
   """The head is one 4x4 convolution on the 4x4 image features (4 df channels at 32 px): another text
   leaves it unchanged while the conditional logits move. Both players' losses take it: a step

@@ -17,6 +17,8 @@ import optax
 from flax import struct
 from flax import linen as nn
 
+from jaxgan.nets.layers import device_slice, num_devices
+
 
 @struct.dataclass
 class Player:
@@ -58,17 +60,6 @@ def pmean(tree, axis_name: str | None):
   return tree if axis_name is None else jax.lax.pmean(tree, axis_name)
 
 
-def _device_slice(global_array: jax.Array, local_n: int, axis_name: str | None) -> jax.Array:
-  if axis_name is None:
-    return global_array
-  start = jax.lax.axis_index(axis_name) * local_n
-  return jax.lax.dynamic_slice_in_dim(global_array, start, local_n)
-
-
-def _num_devices(axis_name: str | None) -> int:
-  return 1 if axis_name is None else jax.lax.psum(1, axis_name)
-
-
 def device_key(key, axis_name: str | None):
   """A key private to this device (for dropout masks)."""
   return key if axis_name is None else jax.random.fold_in(key, jax.lax.axis_index(axis_name))
@@ -78,7 +69,7 @@ def sample_noise(key, n: int, z_dim: int, kind: str, axis_name: str | None = Non
   """z for ``n`` local examples: N(0, I) ('normal'), U(-sqrt 3, sqrt 3) ('uniform', unit variance,
   as in goodfeli/adversarial) or U(-1, 1) ('box', PixelDA). Drawn for the global batch and sliced
   per device."""
-  shape = (n * _num_devices(axis_name), z_dim)
+  shape = (n * num_devices(axis_name), z_dim)
   if kind == "normal":
     z = jax.random.normal(key, shape)
   elif kind == "uniform":
@@ -87,7 +78,7 @@ def sample_noise(key, n: int, z_dim: int, kind: str, axis_name: str | None = Non
     z = jax.random.uniform(key, shape, minval=-1.0, maxval=1.0)
   else:
     raise ValueError(f"unknown noise {kind!r}; use 'normal', 'uniform' or 'box'.")
-  return _device_slice(z, n, axis_name)
+  return device_slice(z, n, axis_name)
 
 
 def to_float(x: jax.Array) -> jax.Array:
@@ -101,7 +92,7 @@ def draw_indices(key, num_examples: int, batch_size: int, axis_name: str | None 
   """Indices of ``batch_size`` examples (the global batch) drawn uniformly with replacement;
   under data parallelism this device's slice of them."""
   idx = jax.random.randint(key, (batch_size,), 0, num_examples)
-  return _device_slice(idx, batch_size // _num_devices(axis_name), axis_name)
+  return device_slice(idx, batch_size // num_devices(axis_name), axis_name)
 
 
 def draw_batch(data: dict, key, batch_size: int, axis_name: str | None = None) -> dict:

@@ -1,8 +1,9 @@
 """StackGAN (Zhang et al. ICCV 2017). Stage-I: text embedding -> conditioning augmentation -> a
 low-resolution image, against a matching-aware discriminator. Stage-II (``stage=2``): the trained
-Stage-I generator, fixed (evaluation mode), draws a low-resolution image; a second generator with
-its own conditioning augmentation refines it to 4x the side, against a matching-aware
-discriminator at that resolution.
+Stage-I generator, fixed, draws a low-resolution image (with the batch's statistics while
+Stage-II trains, as both official codes run it; with its running statistics when sampling); a
+second generator with its own conditioning augmentation refines it to 4x the side, against a
+matching-aware discriminator at that resolution.
 
     state = init(key, config)                         # Stage-II: init(key, config, stage1_state)
     data = stackgan_run.device_data(split, encoder)   # images + every caption's text embedding
@@ -32,6 +33,7 @@ from flax import struct
 from jaxgan import losses
 from jaxgan.algos import common
 from jaxgan.algos.common import Player
+from jaxgan.nets.layers import device_slice
 from jaxgan.nets.stackgan import (MatchingAwareDiscriminator, StageIGenerator, StageIIGenerator,
                                   check_stackgan_shape)
 
@@ -54,6 +56,7 @@ class StackGANConfig:
   lr_halve_every: int = 0         # generator iterations between halvings (0: never)
   captions_per_image: int = 4     # embeddings averaged per training example
   unconditional_head: bool = False  # D also judges realism without the text (PyTorch Stage-II)
+  stage1_batch_statistics: bool = True  # Stage-II's Stage-I draws use batch statistics (official)
 
   def __post_init__(self):
     check_stackgan_shape(self.data_shape)
@@ -116,11 +119,14 @@ def networks(config: StackGANConfig, axis_name: str | None = None):
                                                config.unconditional_head)
 
 
-def _stage1_images(state: StackGANState, z, emb, key, sample: bool = True):
-  """The fixed Stage-I generator's images (evaluation mode), no gradient."""
-  generator, _ = networks(state.stage1_config)
-  images, _, _ = generator.apply(state.stage1, z, emb, train=False, sample=sample,
-                                 rngs={"ca": key})
+def _stage1_images(state: StackGANState, z, emb, key, sample: bool = True, train: bool = False,
+                   axis_name: str | None = None):
+  """The fixed Stage-I generator's images, no gradient. ``train``: with the batch's statistics, as
+  both official codes run it inside Stage-II's training (the statistics it would update are
+  dropped: Stage-I stays as trained); otherwise with its running statistics (sampling)."""
+  generator, _ = networks(state.stage1_config, axis_name)
+  (images, _, _), _ = generator.apply(state.stage1, z, emb, train=train, sample=sample,
+                                      rngs={"ca": key}, mutable=["batch_stats"] if train else [])
   return jax.lax.stop_gradient(images)
 
 
@@ -171,15 +177,24 @@ def init(key, config: StackGANConfig, stage1: StackGANState | None = None) -> St
                        stage1_config)
 
 
-def _fake(state: StackGANState, z, emb, key, params=None):
+def _fake(state: StackGANState, z, emb, key, params=None, axis_name: str | None = None):
   """((images, mu, log_sigma), generator batch statistics) in training mode; Stage-II refines the
   fixed Stage-I generator's image of the same z and text."""
-  generator, _ = networks(state.config)
+  generator, _ = networks(state.config, axis_name)
   if state.config.stage == 1:
     return _apply(generator, state.generator, z, emb, key=key, params=params)
   k1, k2 = jax.random.split(key)
-  return _apply(generator, state.generator, _stage1_images(state, z, emb, k1), emb, key=k2,
-                params=params)
+  stage1_images = _stage1_images(state, z, emb, k1, train=state.config.stage1_batch_statistics,
+                                 axis_name=axis_name)
+  return _apply(generator, state.generator, stage1_images, emb, key=k2, params=params)
+
+
+def _mismatched(emb, axis_name: str | None = None):
+  """Each example's text moved to the next example of the global batch (the mismatched pairs)."""
+  if axis_name is None:
+    return jnp.roll(emb, 1, axis=0)
+  everyone = jax.lax.all_gather(emb, axis_name, tiled=True)
+  return device_slice(jnp.roll(everyone, 1, axis=0), emb.shape[0], axis_name)
 
 
 def _apply(module, player: Player, *inputs, key=None, params=None, batch_stats=None, **kw):
@@ -201,13 +216,13 @@ def discriminator_step(state: StackGANState, batch: dict, key, axis_name: str | 
   k_z, k_ca = jax.random.split(key)
   emb = batch["emb"]
   z = common.sample_noise(k_z, emb.shape[0], c.z_dim, "normal", axis_name)
-  (fake, _, _), _ = _fake(state, z, emb, k_ca)
+  (fake, _, _), _ = _fake(state, z, emb, k_ca, axis_name=axis_name)
   fake = jax.lax.stop_gradient(fake)
   d = state.discriminator
 
   def loss_fn(params):
     (real, real_u), stats = _apply(discriminator, d, batch["x"], emb, params=params)
-    (wrong, _), stats = _apply(discriminator, d, batch["x"], jnp.roll(emb, 1, axis=0),
+    (wrong, _), stats = _apply(discriminator, d, batch["x"], _mismatched(emb, axis_name),
                                params=params, batch_stats=stats)
     (fake_logits, fake_u), stats = _apply(discriminator, d, fake, emb, params=params,
                                           batch_stats=stats)
@@ -232,7 +247,7 @@ def generator_step(state: StackGANState, batch: dict, key, axis_name: str | None
   z = common.sample_noise(k_z, emb.shape[0], c.z_dim, "normal", axis_name)
 
   def loss_fn(params):
-    (fake, mu, log_sigma), stats = _fake(state, z, emb, k_ca, params)
+    (fake, mu, log_sigma), stats = _fake(state, z, emb, k_ca, params, axis_name)
     (logits, unconditional), _ = _apply(discriminator, state.discriminator, fake, emb)
     adversarial = losses.generator_loss_non_saturating(logits)
     if unconditional is not None:
@@ -252,7 +267,8 @@ def draw_batch(data: dict, key, batch_size: int, captions_per_image: int,
   (drawn with replacement)."""
   k_img, k_cap = jax.random.split(key)
   idx = common.draw_indices(k_img, data["x"].shape[0], batch_size, axis_name)
-  pick = jax.random.randint(k_cap, (idx.shape[0], captions_per_image), 0, data["emb"].shape[1])
+  pick = device_slice(jax.random.randint(k_cap, (batch_size, captions_per_image), 0,
+                                         data["emb"].shape[1]), idx.shape[0], axis_name)
   return {"x": common.to_float(data["x"][idx]),
           "emb": jnp.mean(data["emb"][idx[:, None], pick], axis=1)}
 

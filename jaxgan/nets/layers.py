@@ -99,6 +99,20 @@ def symmetric_uniform(irange: float):
   return init
 
 
+def num_devices(axis_name: str | None) -> int:
+  """How many devices share the batch (1 outside data parallelism)."""
+  return 1 if axis_name is None else jax.lax.psum(1, axis_name)
+
+
+def device_slice(global_array: jax.Array, local_n: int, axis_name: str | None) -> jax.Array:
+  """This device's ``local_n`` rows of an array drawn for the global batch: draws made this way
+  do not depend on how many devices share the batch."""
+  if axis_name is None:
+    return global_array
+  start = jax.lax.axis_index(axis_name) * local_n
+  return jax.lax.dynamic_slice_in_dim(global_array, start, local_n)
+
+
 def batch_norm(enabled: bool, train: bool, axis_name: str | None, scale_init=nn.initializers.ones,
                epsilon: float = 1e-5, use_scale: bool = True):
   """BatchNorm with PyTorch's defaults (momentum 0.1 -> Flax 0.9, eps 1e-5), synchronised over

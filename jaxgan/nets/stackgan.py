@@ -22,7 +22,7 @@ import jax.numpy as jnp
 from flax import linen as nn
 
 from jaxrun.conv import Conv
-from jaxgan.nets.layers import batch_norm
+from jaxgan.nets.layers import batch_norm, device_slice, num_devices
 
 _W = nn.initializers.normal(0.02)
 
@@ -48,9 +48,12 @@ class ConditioningAugmentation(nn.Module):
     return h[:, :self.c_dim], h[:, self.c_dim:]
 
 
-def reparameterize(key, mu, log_sigma):
-  """c = mu + exp(log sigma) * eps, eps ~ N(0, I)."""
-  return mu + jnp.exp(log_sigma) * jax.random.normal(key, mu.shape, mu.dtype)
+def reparameterize(key, mu, log_sigma, axis_name: str | None = None):
+  """c = mu + exp(log sigma) * eps, eps ~ N(0, I); under data parallelism eps is this device's
+  slice of the global batch's draw."""
+  n = mu.shape[0]
+  eps = jax.random.normal(key, (n * num_devices(axis_name), *mu.shape[1:]), mu.dtype)
+  return mu + jnp.exp(log_sigma) * device_slice(eps, n, axis_name)
 
 
 def upsample_nearest(x):
@@ -70,7 +73,7 @@ class StageIGenerator(nn.Module):
   @nn.compact
   def __call__(self, z, embedding, train: bool = True, sample: bool = True):
     mu, log_sigma = ConditioningAugmentation(self.c_dim)(embedding)
-    c = reparameterize(self.make_rng("ca"), mu, log_sigma) if sample else mu
+    c = reparameterize(self.make_rng("ca"), mu, log_sigma, self.axis_name) if sample else mu
     bn = lambda: batch_norm(True, train, self.axis_name, _bn_scale)
     feats = 8 * self.gf_dim
     h = nn.Dense(4 * 4 * feats, use_bias=False, kernel_init=_W)(jnp.concatenate([z, c], -1))
@@ -148,7 +151,7 @@ class StageIIGenerator(nn.Module):
   @nn.compact
   def __call__(self, stage1_image, embedding, train: bool = True, sample: bool = True):
     mu, log_sigma = ConditioningAugmentation(self.c_dim)(embedding)
-    c = reparameterize(self.make_rng("ca"), mu, log_sigma) if sample else mu
+    c = reparameterize(self.make_rng("ca"), mu, log_sigma, self.axis_name) if sample else mu
     bn = lambda: batch_norm(True, train, self.axis_name, _bn_scale)
     g = self.gf_dim
     h = nn.relu(Conv(g, 3, padding=1, use_bias=False, kernel_init=_W)(stage1_image))
