@@ -53,6 +53,18 @@ def write(name: str, result: dict, table: list[dict], notes: str = "") -> str:
   return md
 
 
+def config_fields(parser, items: list[str], flag: str) -> dict:
+  """{field: value} from ``FIELD=VALUE`` arguments with JSON values (true, 3e-4, 10)."""
+  fields = {}
+  for item in items:
+    field, _, value = item.partition("=")
+    try:
+      fields[field] = json.loads(value)
+    except json.JSONDecodeError:
+      parser.error(f"{flag} takes FIELD=VALUE with a JSON value (true, 3e-4, 10), got {item!r}")
+  return fields
+
+
 def iqm_cell(agg: dict, digits: int = 2) -> str:
   """A table cell of ``jaxrun.aggregate.summary``: "IQM [low, high]" (no interval for one run)."""
   ci = agg.get("iqm_ci95")

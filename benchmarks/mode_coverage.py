@@ -63,8 +63,11 @@ def main():
   p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
   p.add_argument("--clips", default="0.01,0.03,0.1", help="the WGAN's clip values (the sweep)")
   p.add_argument("--devices", type=int, default=1, help="split each variant's runs over devices")
+  p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                 help="a WGAN config field (JSON value) beside the preset's, e.g. learning_rate=3e-4")
   p.add_argument("--name", default="mode_coverage")
   args = p.parse_args()
+  wgan_set = common.config_fields(p, args.set, "--set")
   from jaxrun import devices
   devices.make_cpu_devices(args.devices)
 
@@ -76,7 +79,7 @@ def main():
         method, overrides, sweep = VARIANTS[name]
         if sweep is None:
           sweep = (f"clip={args.clips}",) if "," in args.clips else ()
-          overrides = {**overrides, **({} if sweep else {"clip": float(args.clips)})}
+          overrides = {**overrides, **({} if sweep else {"clip": float(args.clips)}), **wgan_set}
         out = os.path.join(workdir, f"{dataset}-{method}-{len(os.listdir(workdir))}")
         configurations, curve, seconds = _train(method, dataset, overrides, sweep, args, out)
         print(f"{dataset} {name}: {seconds:.0f} s", flush=True)
@@ -84,7 +87,8 @@ def main():
         per_run = np.array([v for _, v in curve], float)  # [evaluations, runs]
         for c, conf in enumerate(configurations):
           clip = conf.get("clip", overrides.get("clip"))
-          label = name + (f", c = {clip}" if clip is not None else "")
+          label = name + (f", c = {clip}" if clip is not None else "") + "".join(
+              f", {k} {v}" for k, v in wgan_set.items() if method == "wgan")
           modes = [r["modes"] for r in conf["per_seed"]]
           num = conf["per_seed"][0]["num_modes"]
           agg = conf["aggregate"]

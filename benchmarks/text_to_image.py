@@ -23,7 +23,6 @@ interrupted run keeps what it finished). Training speed leaves out the chunks th
 """
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -105,13 +104,7 @@ def main():
                  help="a Stage-II config field (JSON value), e.g. unconditional_head=true")
   p.add_argument("--name", default="text_to_image")
   args = p.parse_args()
-  stage2_overrides = {}
-  for item in args.stage2_set:
-    field, _, value = item.partition("=")
-    try:
-      stage2_overrides[field] = json.loads(value)
-    except json.JSONDecodeError:
-      p.error(f"--stage2-set takes FIELD=VALUE with a JSON value (true, 0.5, ...), got {item!r}")
+  stage2_overrides = common.config_fields(p, args.stage2_set, "--stage2-set")
 
   rows, result = [], {"seeds": []}
   with tempfile.TemporaryDirectory() as work:
