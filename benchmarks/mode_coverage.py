@@ -97,10 +97,13 @@ def main():
                         "modes (mean)": f"{np.mean(modes):.2f} / {num}",
                         "all modes": f"{sum(m == num for m in modes)} of {len(modes)}",
                         "high quality (IQM, 95% CI)": common.iqm_cell(agg["high_quality"], 3)})
+          own = per_run[:, c * len(modes):(c + 1) * len(modes)]  # [evaluations, seeds]
           runs.append({"dataset": dataset, "variant": label, "seconds": round(seconds, 1),
-                       "per_seed": conf["per_seed"], "aggregate": agg})
+                       "per_seed": conf["per_seed"], "aggregate": agg,
+                       "curve": {"iterations": x.tolist(), "modes_per_seed": own.tolist(),
+                                 "seeds_with_all_modes": (own == num).sum(1).tolist()}})
           series_labels.append(label)
-          series_values.append(per_run[:, c * len(modes):(c + 1) * len(modes)])
+          series_values.append(own)
           print(table[-1], flush=True)
       panels.append((f"{dataset}: modes covered", "generator iteration", "modes (IQM, 95% CI)",
                      [(series_labels, x, np.concatenate(series_values, axis=1))]))
