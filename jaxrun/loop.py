@@ -9,7 +9,10 @@ TensorBoard, the progress bar, the sample figure when due, the checkpoint when d
 program that ``restarts``, the renewal of what the checkpoint cannot hold. :func:`finish` writes the end-of-run files. The chunks a process compiles are left out
 of the training speed it reports (``steps_per_s``, over the warm chunks), and the seconds of each
 phase (compiling, training, evaluation, figures, logs, checkpoints) are added up for the run's
-summary, which the command line prints as one line at the end.
+summary, which the command line prints as one line at the end. Compiling is the time JAX spent
+tracing, lowering and compiling, wherever it fell (a first chunk, an evaluation); data is what a
+program makes when the first chunk asks for it (StackGAN's caption embeddings); the steps of
+every chunk count as training.
 """
 
 import contextlib
@@ -53,14 +56,51 @@ def _crossed(step: int, prev: int, every: int) -> bool:
   return bool(every) and step // every > prev // every
 
 
+# The duration events JAX records while it turns a function into an executable: tracing, lowering
+# to MLIR, and XLA compiling it (or reading it back from the persistent cache).
+COMPILE_EVENTS = ("/jax/core/compile/jaxpr_trace_duration",
+                  "/jax/core/compile/jaxpr_to_mlir_module_duration",
+                  "/jax/core/compile/backend_compile_duration")
+
+
+def covered(spans: list[tuple[float, float]]) -> float:
+  """Seconds covered by the union of (start, end) spans (nested and overlapping ones once)."""
+  total, reach = 0.0, float("-inf")
+  for start, end in sorted(spans):
+    if end > reach:
+      total += end - max(start, reach)
+      reach = end
+  return total
+
+
+@dataclasses.dataclass
+class Block:
+  seconds: float = 0.0   # the whole block
+  compiling: float = 0.0  # of which JAX spent compiling
+
+
 @contextlib.contextmanager
 def timed(phases: dict, name: str, clock: Callable = time.perf_counter):
-  """Adds the seconds of the block to ``phases[name]``."""
+  """Adds the seconds of the block to ``phases[name]``, less the time JAX spent compiling in it
+  (from ``jax.monitoring``'s compile events), which goes to ``phases["compiling"]``. Yields a
+  :class:`Block` that holds both once the block ends."""
+  spans, block = [], Block()
+
+  def listener(event, start, end, **_):
+    if event in COMPILE_EVENTS:
+      spans.append((start, end))
+
+  jax.monitoring.register_event_time_span_listener(listener)
   t = clock()
   try:
-    yield
+    yield block
   finally:
-    phases[name] = phases.get(name, 0.0) + clock() - t
+    block.seconds = clock() - t
+    jax.monitoring.unregister_event_time_span_listener(listener)
+    block.compiling = min(covered(spans), block.seconds)
+    phases[name] = phases.get(name, 0.0) + block.seconds - block.compiling
+    if block.compiling:
+      phases["compiling"] = phases.get("compiling", 0.0) + block.compiling
 
 
 @dataclasses.dataclass
@@ -102,7 +142,8 @@ def run_chunks(program: Program, rundir: files.RunDir, checkpoints: Checkpoints,
   chunks: dict[int, Callable] = {}
   bar = tqdm(total=total_iters * spi, initial=step, disable=not (progress and main),
              unit=program.unit, unit_scale=spi > 1, desc=program.description, dynamic_ncols=True)
-  timed_steps, last_row, final_eval, phases = 0, {}, None, {}
+  timed_steps, timed_seconds, last_row, final_eval = 0, 0.0, {}, None
+  phases = {"data": 0.0, "compiling": 0.0}  # named first, so the summary line reads in order
   t0 = clock() - seconds_before
   try:
     if program.restarts and resumed and iters < total_iters:
@@ -110,16 +151,17 @@ def run_chunks(program: Program, rundir: files.RunDir, checkpoints: Checkpoints,
     while iters < total_iters:
       n = min(chunk_iters - iters % chunk_iters, total_iters - iters)
       warm = n in chunks  # the first call of each length compiles it
-      with timed(phases, "training" if warm else "compiling", clock):
-        if not warm:
+      if not warm:
+        with timed(phases, "data", clock):  # what a program makes when first asked (its data)
           chunks[n] = program.make_chunk(n)
+      with timed(phases, "training", clock) as block:
         new_state, m = chunks[n](state)
         if on_chunk is not None:
           new_state, m = on_chunk((iters + n) * spi, new_state, m) or (new_state, m)
         m = hosts.to_host(m)
         finite = all_finite(program.watch(new_state, m))
-      if warm:
-        timed_steps += n * spi
+      if warm:  # the speed leaves out the chunks that compiled (and made the data they read)
+        timed_steps, timed_seconds = timed_steps + n * spi, timed_seconds + block.seconds
       if not finite:
         raise _diverged(program, m, step, (iters + n) * spi, rundir.path, checkpoints.latest())
       state, prev, iters = new_state, step, iters + n
@@ -162,7 +204,7 @@ def run_chunks(program: Program, rundir: files.RunDir, checkpoints: Checkpoints,
   finally:
     bar.close()
   return Outcome(state, step, clock() - t0, last_row, final_eval,
-                 timed_steps / phases["training"] if timed_steps else None, phases)
+                 timed_steps / timed_seconds if timed_steps else None, phases)
 
 
 def _postfix(row: dict) -> dict:

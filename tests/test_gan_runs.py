@@ -1,16 +1,19 @@
 """jaxgan's runs: sample figures, the command line's checks, training speed without compilation,
-and a short run that learns (the loop's guarantees for every method: tests/test_run_layer.py)."""
+what the phases count as compiling, and a short run that learns (the loop's guarantees for every
+method: tests/test_run_layer.py)."""
 
 import json
 import os
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from jaxgan import GANConfig, WGANConfig, cli, program
 from jaxgan.algos import METHODS
 from jaxrun import LoopConfig, run
+from jaxrun import loop as loop_lib
 
 TOY_WGAN = WGANConfig.toy(hidden=(32, 32), batch_size=64, n_critic_warmup=5)
 
@@ -225,3 +228,18 @@ def test_short_ring8_run_covers_several_modes(tmp_path, capsys):
   result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["eval"]
   assert result["num_modes"] == 8
   assert result["modes"] >= 4 and result["high_quality"] > 0.1, result
+
+
+def test_phases_put_what_jax_spent_compiling_under_compiling():
+  assert loop_lib.covered([(0.0, 1.0), (0.5, 2.0), (3.0, 4.0), (3.2, 3.5)]) == 3.0  # nested once
+  phases = {}
+  f = jax.jit(lambda x: jnp.sin(x) * 3.0 + 1.0)
+  x = jnp.arange(7.0)
+  with loop_lib.timed(phases, "training") as first:
+    f(x).block_until_ready()
+  assert 0 < first.compiling <= first.seconds
+  assert phases["compiling"] == pytest.approx(first.compiling)
+  assert phases["training"] == pytest.approx(first.seconds - first.compiling)
+  with loop_lib.timed(phases, "training") as warm:  # compiled already: nothing moves
+    f(x).block_until_ready()
+  assert warm.compiling == 0 and phases["compiling"] == pytest.approx(first.compiling)
