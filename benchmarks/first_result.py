@@ -10,7 +10,8 @@ Runs the commands of the README's text-to-image path in fresh processes, with a 
 4. ``jaxgan eval`` on the first Stage-I run
 
 Each row is the command's wall time from the shell (imports and compilation included) and the
-phases the run reports on its last line (set-up, init, compiling, training, figures, evaluation).
+phases the run reports on its last line (set-up, init, data, compiling, training, figures,
+evaluation).
 
     python benchmarks/first_result.py
 """
@@ -25,7 +26,8 @@ import time
 
 from common import write
 
-PHASES = ("set-up", "init", "compiling", "training", "figures", "evaluation", "checkpoints", "logs")
+PHASES = ("set-up", "init", "data", "compiling", "training", "figures", "evaluation", "checkpoints",
+          "logs")
 
 
 def timed(cmd: list[str], env: dict) -> tuple[float, dict]:
@@ -69,10 +71,10 @@ def main():
   notes = ("Wall seconds of each command from the shell, each a fresh process, the user cache "
            "(instruments, caption embeddings, compiled programs) empty before the text encoder; "
            "the phases are the run's own account: set-up (imports, the dataset, the text "
-           "encoder's state), init (the model's state), compiling (the first chunk of steps: its "
-           "compilation, its steps and the training data put on the device, where a first run "
-           "embeds the 14,400 training captions), evaluation (a first run trains the attribute "
-           "classifier there). The second Stage-I run reads the embeddings, the instrument and "
+           "encoder's state), init (the model's state), data (the training data put on the device, "
+           "where a first run embeds the 14,400 training captions), compiling (what JAX spent "
+           "compiling, wherever it fell), training (every chunk's steps), evaluation (a first run "
+           "trains the attribute classifier there). The second Stage-I run reads the embeddings, the instrument and "
            "the compiled programs back. Goal (issue 15): the 50-step Stage-I run under 90 s.")
   print(write(args.name, result, rows, notes))
 
