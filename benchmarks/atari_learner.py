@@ -10,6 +10,11 @@ timed two ways: one jitted update per Python call (as PyTorch's loop calls its s
 PyTorch side is benchmarks/peers/pytorch_dqn.py (CleanRL's dqn_atari.py update with Mnih et al.'s
 loss and optimiser). Each figure is the best of --repeats blocks of --updates updates after
 compilation / warm-up; the sides alternate over --rounds, and the table keeps each side's best.
+
+``--profile`` also writes NAME_profile.{json,md}: where an update's time goes, each part timed
+inside a ``lax.scan`` (the online network's forward pass, then adding the target network's, the
+gradient and the optimiser), and each layer's forward pass on its real input shape, jaxrl's
+(``jaxrun.conv``: space-to-depth and im2col on CPU) beside XLA's own convolution and PyTorch's.
 """
 
 import argparse
@@ -87,6 +92,70 @@ def time_jax(config, updates: int, repeats: int) -> dict:
   return {k: updates / v for k, v in best.items()}
 
 
+def _per_iteration_ms(fn, args, iterations: int = 20, repeats: int = 3) -> float:
+  """Milliseconds per iteration of ``fn(*args, i)`` summed inside a jitted ``lax.scan``."""
+  def run(*a):
+    return jax.lax.scan(lambda acc, i: (acc + fn(*a, i), None), 0.0, jnp.arange(iterations))[0]
+  run = jax.jit(run)
+  jax.block_until_ready(run(*args))
+  best = float("inf")
+  for _ in range(repeats):
+    t = time.perf_counter()
+    jax.block_until_ready(run(*args))
+    best = min(best, time.perf_counter() - t)
+  return 1000 * best / iterations
+
+
+def profile_jax(config: DQNConfig, repeats: int) -> tuple[dict, dict]:
+  """({part: ms per update, cumulative}, {layer: (jaxrl ms, XLA convolution ms)})."""
+  from jaxrun.conv import conv2d
+  net, tx = algorithm.q_network(config), algorithm.optimizer(config)
+  params, target, opt_state, pool, _, _ = learner(config)
+  pick = lambda i: jax.tree.map(lambda x: x[i % POOL], pool)
+  loss = lambda p, b: algorithm.loss_fn(p, target, b, config)[0]
+
+  def update(p, o, i):  # the parameters' sum keeps XLA from dropping the step
+    grads = jax.grad(loss)(p, pick(i))
+    updates, _ = tx.update(grads, o, p)
+    return sum(jnp.sum(u) for u in jax.tree.leaves(optax.apply_updates(p, updates)))
+
+  parts = {
+      "online forward": _per_iteration_ms(lambda p, i: jnp.sum(net.apply(p, pick(i)["obs"])), (params,)),
+      "+ target forward (the loss)": _per_iteration_ms(lambda p, i: loss(p, pick(i)), (params,)),
+      "+ gradient": _per_iteration_ms(lambda p, i: sum(jnp.sum(g) for g in jax.tree.leaves(
+          jax.grad(loss)(p, pick(i)))), (params,)),
+      "+ optimiser (the whole update)": _per_iteration_ms(update, (params, opt_state)),
+  }
+  k = jax.random.split(jax.random.key(2), 4)
+  shapes = {"conv1": ((32, 84, 84, 4), (8, 8, 4, 32), 4), "conv2": ((32, 20, 20, 32), (4, 4, 32, 64), 2),
+            "conv3": ((32, 9, 9, 64), (3, 3, 64, 64), 1)}
+  layers = {}
+  for name, (xs, ws, stride) in shapes.items():
+    x, w = jax.random.normal(k[0], xs), 0.05 * jax.random.normal(k[1], ws)
+    ours = lambda x, w, i, s=stride: jnp.sum(conv2d(x + 1e-7 * i, w, s))
+    xla = lambda x, w, i, s=stride: jnp.sum(jax.lax.conv_general_dilated(
+        x + 1e-7 * i, w, (s, s), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC")))
+    layers[name] = (_per_iteration_ms(ours, (x, w)), _per_iteration_ms(xla, (x, w)))
+  x, w = jax.random.normal(k[2], (32, 3136)), 0.01 * jax.random.normal(k[3], (3136, 512))
+  layers["dense"] = (_per_iteration_ms(lambda x, w, i: jnp.sum((x + 1e-7 * i) @ w), (x, w)), None)
+  return parts, layers
+
+
+def write_profile(name: str, config: DQNConfig, args) -> None:
+  parts, layers = profile_jax(config, args.repeats)
+  peer = (common.run_peer(args.peer_python, "pytorch_dqn.py", "5", str(args.repeats), "0", "1")
+          if args.peer_python else None)
+  torch_ms = (peer or {}).get("layer_ms", {})
+  rows = [{"part": part, "jaxrl_ms": ms} for part, ms in parts.items()]
+  rows += [{"part": f"{layer} forward", "jaxrl_ms": ours, "xla_convolution_ms": xla,
+            "pytorch_ms": torch_ms.get(layer)} for layer, (ours, xla) in layers.items()]
+  notes = ("Batch 32, milliseconds per iteration inside a jitted lax.scan of 20 (best of "
+           f"{args.repeats}); the parts are cumulative (each adds to the one above); the layers run "
+           "forward only on inputs of their real shapes: jaxrl's jaxrun.conv, XLA's "
+           "lax.conv_general_dilated, and the PyTorch peer's layer under no_grad.")
+  print(common.write(f"{name}_profile", {"parts": parts, "layers": layers, "pytorch": peer}, rows, notes))
+
+
 def main():
   p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
   p.add_argument("--peer-python", help="a Python with torch (benchmarks/peers/pytorch_dqn.py)")
@@ -94,6 +163,8 @@ def main():
   p.add_argument("--repeats", type=int, default=3)
   p.add_argument("--rounds", type=int, default=3)
   p.add_argument("--name", default="atari_learner_cpu")
+  p.add_argument("--profile", action="store_true", help="also write NAME_profile: the update's parts "
+                 "and each layer's forward pass, beside XLA's convolution and PyTorch's")
   args = p.parse_args()
 
   config = DQNConfig.nature("Breakout-v5")
@@ -125,6 +196,8 @@ def main():
   result = {"rows": {r["implementation"]: r for r in rows}, "updates": args.updates,
             "repeats": args.repeats, "rounds": args.rounds}
   print(common.write(args.name, result, rows, notes))
+  if args.profile:
+    write_profile(args.name, config, args)
 
 
 if __name__ == "__main__":

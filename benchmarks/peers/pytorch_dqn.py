@@ -4,9 +4,10 @@ uint8 frames scaled by 1/255, Q(s, a) against r + 0.99 (1 - done) max_a' Q_targe
 no_grad, the Huber loss (smooth L1, delta 1), centred RMSProp (lr 2.5e-4, alpha 0.95, eps 0.01:
 PyTorch adds eps outside the square root, jaxrl's preset inside, the same cost). The batch is
 already in memory on both sides (replay sampling is not timed). Prints one JSON line: updates
-per second, the best of ``repeats`` timed blocks of ``updates``.
+per second, the best of ``repeats`` timed blocks of ``updates``; with LAYERS=1 also each layer's
+forward pass (milliseconds, batch 32, no gradient), for atari_learner.py --profile.
 
-    python pytorch_dqn.py [UPDATES] [REPEATS] [THREADS]
+    python pytorch_dqn.py [UPDATES] [REPEATS] [THREADS] [LAYERS]
 """
 
 import json
@@ -25,7 +26,8 @@ def nature_cnn(num_actions: int) -> nn.Module:
       nn.Linear(512, num_actions))
 
 
-def main(updates: int = 50, repeats: int = 3, threads: int = 0, num_actions: int = 4, batch: int = 32):
+def main(updates: int = 50, repeats: int = 3, threads: int = 0, layers: int = 0,
+         num_actions: int = 4, batch: int = 32):
   if threads:
     torch.set_num_threads(threads)
   torch.manual_seed(0)
@@ -62,8 +64,29 @@ def main(updates: int = 50, repeats: int = 3, threads: int = 0, num_actions: int
       loss = update(i)
     loss.item()
     best = min(best, time.perf_counter() - t)
-  print(json.dumps({"updates_per_s": updates / best, "torch": torch.__version__,
-                    "threads": torch.get_num_threads()}))
+  out = {"updates_per_s": updates / best, "torch": torch.__version__,
+         "threads": torch.get_num_threads()}
+  if layers:
+    out["layer_ms"] = layer_times(q, pool[0][0].float() / 255.0, repeats)
+  print(json.dumps(out))
+
+
+def layer_times(q: nn.Sequential, x: torch.Tensor, repeats: int, calls: int = 20) -> dict:
+  """Each layer's forward pass on its real input (milliseconds, best of ``repeats``)."""
+  names = {0: "conv1", 2: "conv2", 4: "conv3", 7: "dense"}
+  times = {}
+  with torch.no_grad():
+    for i, layer in enumerate(q):
+      if i in names:
+        best = float("inf")
+        for _ in range(repeats + 1):  # the first round warms up
+          t = time.perf_counter()
+          for _ in range(calls):
+            layer(x).sum().item()
+          best = min(best, time.perf_counter() - t)
+        times[names[i]] = 1000 * best / calls
+      x = layer(x)
+  return times
 
 
 if __name__ == "__main__":
