@@ -107,6 +107,23 @@ def test_stage2_networks_shapes_and_the_stage1_image_they_refine(size, monkeypat
     np.testing.assert_array_equal(inside, stage1_alone)
 
 
+def test_random_crop_is_a_crop_of_the_upsampled_image_at_the_drawn_offset():
+  x = jax.random.uniform(jax.random.key(0), (3, 16, 16, 3), minval=-1, maxval=1)
+  key = jax.random.key(1)
+  out = sg.random_crop(key, x, 19 / 16)
+  up = jax.image.resize(x, (3, 19, 19, 3), "bilinear")
+  offsets = np.asarray(jax.random.randint(key, (3, 2), 0, 4))
+  for i, (a, b) in enumerate(offsets):
+    np.testing.assert_array_equal(out[i], up[i, a:a + 16, b:b + 16])
+  assert len({tuple(o) for o in offsets}) > 1  # the images move independently
+  np.testing.assert_array_equal(sg.random_crop(key, x, 1.0), x)  # nothing to crop: as drawn
+  data = {"x": jnp.asarray((x + 1) * 127.5, jnp.uint8), "emb": jnp.ones((3, 2, 4))}
+  plain = sg.draw_batch(data, key, 4, 2)
+  cropped = sg.draw_batch(data, key, 4, 2, crop=True)
+  np.testing.assert_array_equal(plain["emb"], cropped["emb"])  # the same draws, the images cropped
+  assert cropped["x"].shape == plain["x"].shape and not np.array_equal(cropped["x"], plain["x"])
+
+
 def test_stage2_trains_on_stage1_images_drawn_with_their_batch_statistics():
   """As in both official codes, the fixed Stage-I generator runs with the batch's statistics while
   Stage-II trains, and with its running statistics when sampling: moving the stored running

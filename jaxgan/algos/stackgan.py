@@ -33,7 +33,7 @@ from flax import struct
 from jaxgan import losses
 from jaxgan.algos import common
 from jaxgan.algos.common import Player
-from jaxgan.nets.layers import device_slice
+from jaxgan.nets.layers import device_slice, num_devices
 from jaxgan.nets.stackgan import (MatchingAwareDiscriminator, StageIGenerator, StageIIGenerator,
                                   check_stackgan_shape)
 
@@ -57,6 +57,7 @@ class StackGANConfig:
   captions_per_image: int = 4     # embeddings averaged per training example
   unconditional_head: bool = False  # D also judges realism without the text (PyTorch Stage-II)
   stage1_batch_statistics: bool = True  # Stage-II's Stage-I draws use batch statistics (official)
+  crop_augment: bool = False      # real images up-sampled 76/64 and cropped back at random (official)
 
   def __post_init__(self):
     check_stackgan_shape(self.data_shape)
@@ -261,23 +262,40 @@ def generator_step(state: StackGANState, batch: dict, key, axis_name: str | None
   return state.replace(generator=new_g, step=state.step + 1), common.pmean(metrics, axis_name)
 
 
+CROP_SCALE = 76 / 64  # both official codes load images at 76/64 of the size and crop at random
+
+
+def random_crop(key, x, scale: float = CROP_SCALE, axis_name: str | None = None):
+  """Each image [B, S, S, C] up-sampled (bilinear) to round(scale S) and cropped back to S x S at
+  a uniform random offset (the offsets drawn for the global batch). The official codes resize
+  the full-resolution photograph instead; shapes are drawn at the training size."""
+  n, side, _, channels = x.shape
+  big = round(side * scale)
+  up = jax.image.resize(x, (n, big, big, channels), "bilinear")
+  offsets = jax.random.randint(key, (n * num_devices(axis_name), 2), 0, big - side + 1)
+  crop = lambda image, o: jax.lax.dynamic_slice(image, (o[0], o[1], 0), (side, side, channels))
+  return jax.vmap(crop)(up, device_slice(offsets, n, axis_name))
+
+
 def draw_batch(data: dict, key, batch_size: int, captions_per_image: int,
-               axis_name: str | None = None) -> dict:
+               axis_name: str | None = None, crop: bool = False) -> dict:
   """``batch_size`` images with the mean embedding of ``captions_per_image`` of their captions
-  (drawn with replacement)."""
+  (drawn with replacement); ``crop``: the images through :func:`random_crop`."""
   k_img, k_cap = jax.random.split(key)
   idx = common.draw_indices(k_img, data["x"].shape[0], batch_size, axis_name)
   pick = device_slice(jax.random.randint(k_cap, (batch_size, captions_per_image), 0,
                                          data["emb"].shape[1]), idx.shape[0], axis_name)
-  return {"x": common.to_float(data["x"][idx]),
-          "emb": jnp.mean(data["emb"][idx[:, None], pick], axis=1)}
+  x = common.to_float(data["x"][idx])
+  if crop:  # a key of its own, so the draws without it stay as they were
+    x = random_crop(jax.random.fold_in(key, 2), x, axis_name=axis_name)
+  return {"x": x, "emb": jnp.mean(data["emb"][idx[:, None], pick], axis=1)}
 
 
 def train_step(state: StackGANState, data: dict, key, axis_name: str | None = None):
   """One discriminator step, then one generator step, on a batch drawn inside jit."""
   c = state.config
   k_batch, k_d, k_g = jax.random.split(key, 3)
-  batch = draw_batch(data, k_batch, c.batch_size, c.captions_per_image, axis_name)
+  batch = draw_batch(data, k_batch, c.batch_size, c.captions_per_image, axis_name, c.crop_augment)
   state, d_metrics = discriminator_step(state, batch, k_d, axis_name)
   state, g_metrics = generator_step(state, batch, k_g, axis_name)
   return state, {**d_metrics, **g_metrics}
