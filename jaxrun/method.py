@@ -54,6 +54,7 @@ class Program:
   has_figure = False            # figure() draws a sample figure
   evaluates_into_rows = False   # evaluate() gives fields for the metrics rows
   restarts = False              # restart() renews what a checkpoint cannot hold (a C++ pool)
+  async_checkpoints = True      # written while training goes on (a second copy of the state meanwhile)
 
   def init(self) -> Any:
     """The fresh state of the run (seeded from the loop's seed)."""

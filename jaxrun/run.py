@@ -134,6 +134,8 @@ def _train(run: Run, rundir: files.RunDir, program: Program, state, checkpoints:
                                   progress=progress, on_chunk=on_chunk, clock=clock,
                                   seconds_before=seconds_before, resumed=restored)
     result = loop_lib.finish(program, rundir, run.loop, outcome, events)
+    with loop_lib.timed(outcome.phases, "checkpoints", clock):
+      checkpoints.wait()  # the final checkpoint, written while finish() ran
     events.close()  # flushes: a full disk here is reported like any other
   except errors.RunError:
     raise
@@ -189,7 +191,7 @@ def train(run: Run, *, progress: bool = True, on_chunk: Callable | None = None,
   except BaseException:
     rundir.unlock()
     raise
-  checkpoints = Checkpoints(rundir.checkpoints, run.loop.keep_checkpoints)
+  checkpoints = Checkpoints(rundir.checkpoints, run.loop.keep_checkpoints, program.async_checkpoints)
   return _train(run, rundir, program, state, checkpoints, progress, on_chunk, clock, start=start)
 
 
@@ -203,13 +205,14 @@ def resume(out: str, methods: Registry | Method, *, steps: int | None = None, pr
   main = hosts.is_main()  # of several processes, process 0 alone writes the run's files
   if main:
     rundir.lock()
-  checkpoints = Checkpoints(rundir.checkpoints, run.loop.keep_checkpoints)
-  program = None
+  checkpoints = program = None
   try:
     if steps is not None and steps != run.loop.steps:  # (same shapes: the template still fits)
       run.config = run.method.resize(run.config, steps=steps)
       run.loop = dataclasses.replace(run.loop, steps=steps)
     program = run.program()
+    checkpoints = Checkpoints(rundir.checkpoints, run.loop.keep_checkpoints,
+                              program.async_checkpoints)
     t = clock()
     step, state, notes, passed = checkpoints.restore_latest(program.template(), loop_lib.all_finite)
     if step is None and passed:
@@ -233,9 +236,9 @@ def resume(out: str, methods: Registry | Method, *, steps: int | None = None, pr
       kept = rundir.truncate_metrics(step or 0)
       rundir.write_record(run.record())  # the same record, unless --steps changed its length
   except BaseException:
-    checkpoints.close()
-    if program is not None:
-      program.close()
+    for resource in (checkpoints, program):
+      if resource is not None:
+        resource.close()
     rundir.unlock()
     raise
   seconds_before = kept[-1].get("seconds", 0.0) if kept else 0.0

@@ -24,7 +24,8 @@ from jaxgan.algos import METHODS
 from jaxrl import cli as rl_cli
 from jaxrl.methods import METHODS as RL_METHODS
 from jaxrun import LoopConfig, TrainingDivergedError, files, run
-from jaxrun.errors import TrainingFailed
+from jaxrun.checkpoints import Checkpoints
+from jaxrun.errors import RunError, TrainingFailed
 
 WGAN = ["train", "wgan", "--dataset", "ring8", "--hidden", "16", "--batch-size", "32",
         "--warmup-iterations", "0", "--warmup-every", "0", "--log-every", "2",
@@ -315,6 +316,27 @@ def test_a_full_disk_is_one_line_and_leaves_no_partial_checkpoint(tmp_path, caps
   assert sorted(os.listdir(os.path.join(out, "checkpoints"))) == ["4"]
   monkeypatch.undo()
   assert gan_cli.main(["train", "wgan", "--out", out, "--resume", "--no-progress"]) == 0
+
+
+def test_a_full_disk_during_an_asynchronous_write_is_one_error_naming_its_step(tmp_path, monkeypatch):
+  """An asynchronous save returns before the write; the write's failure comes out of the next wait,
+  as the RunError naming the step it was writing, and the step before it is kept."""
+  checkpoints = Checkpoints(str(tmp_path / "c"), keep=3, asynchronous=True)
+  state = {"w": jnp.arange(4.0)}
+  checkpoints.save(4, state)
+  checkpoints.save(8, state)  # waits for step 4's write first
+
+  def full(self):
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+  monkeypatch.setattr(ocp.CheckpointManager, "wait_until_finished", full)
+  with pytest.raises(RunError, match="no space left on the device while writing") as e:
+    checkpoints.wait()
+  assert os.path.join(str(tmp_path / "c"), "8") in str(e.value)
+  monkeypatch.undo()
+  assert 4 in checkpoints.steps()
+  checkpoints.wait()  # the failure was reported once
+  checkpoints.close()
 
 
 def test_ctrl_c_says_where_the_run_stands_and_how_to_continue(tmp_path):

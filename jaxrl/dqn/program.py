@@ -249,6 +249,7 @@ class AtariProgram(SeedsProgram):
   """One seed on an envpool pool, recreated at the start and after every checkpoint."""
 
   restarts = True
+  async_checkpoints = False  # the 1M-frame replay is 7 GB: no second copy while it is written
 
   def __init__(self, settings: DQNSettings, config: DQNConfig, loop, out: str):
     super().__init__(settings, config, loop, out)
