@@ -114,11 +114,11 @@ class Checkpoints:
     self.wait()
     try:
       self.manager.save(step, args=ocp.args.StandardSave(state))
-      self._writing = step
-      if not self.asynchronous:
-        self.wait()
     except Exception as e:
       self._failed(e, step)
+    self._writing = step
+    if not self.asynchronous:
+      self.wait()
 
   def wait(self) -> None:
     """Until the write in progress is complete; a full disk during it is one RunError line."""
