@@ -14,6 +14,9 @@ it on its own thread while training goes on (on 2 CPU cores a save of DQN CartPo
 next save starts, before :meth:`latest` answers, and by :meth:`wait` at the end of a run, and its
 failure (a full disk) is reported then, naming the step it was writing. Orbax writes into a
 temporary directory and renames it when complete, so a kill during a write loses only that write.
+Ctrl-C during an asynchronous save or the wait for its write is held until they are complete (a
+tenth of a second): orbax interrupted in its wait logs a traceback and forgets the step it was
+writing, though its thread goes on to finish it.
 A CPU array copied to host memory is shared with the numpy copy, so the next chunk does not donate
 (overwrite) it until the write is done: it writes to new memory instead, which for a state the
 size of an Atari replay (7 GB) is too much; such a program saves synchronously.
@@ -24,7 +27,9 @@ import glob
 import logging
 import os
 import shutil
+import signal
 import sys
+import threading
 
 import orbax.checkpoint as ocp
 
@@ -43,6 +48,25 @@ def _quiet():
   finally:
     logger.setLevel(level)
     sys.unraisablehook = hook
+
+
+@contextlib.contextmanager
+def _interrupt_held():
+  """Ctrl-C (SIGINT) inside the block is delivered as the block ends."""
+  if threading.current_thread() is not threading.main_thread():
+    yield  # only the main thread receives signals
+    return
+  held = []
+  handler = signal.signal(signal.SIGINT, lambda *received: held.append(received))
+  try:
+    yield
+  finally:
+    signal.signal(signal.SIGINT, handler)
+    if held:
+      if callable(handler):
+        handler(*held[0])
+      elif handler == signal.SIG_DFL:
+        signal.raise_signal(signal.SIGINT)
 
 
 def _reason(err: BaseException) -> str:
@@ -112,11 +136,14 @@ class Checkpoints:
     """Checkpoint ``step`` of ``state``: complete on return, or (``asynchronous``) copied to host
     memory and being written."""
     self.wait()
-    try:
-      self.manager.save(step, args=ocp.args.StandardSave(state))
-    except Exception as e:
-      self._failed(e, step)
-    self._writing = step
+    # An asynchronous save's copy to host memory is short; a synchronous one (an Atari replay) is
+    # not, and Ctrl-C may cut it: orbax's temporary directory is removed on resume.
+    with _interrupt_held() if self.asynchronous else contextlib.nullcontext():
+      try:
+        self.manager.save(step, args=ocp.args.StandardSave(state))
+      except Exception as e:
+        self._failed(e, step)
+      self._writing = step
     if not self.asynchronous:
       self.wait()
 
@@ -124,12 +151,13 @@ class Checkpoints:
     """Until the write in progress is complete; a full disk during it is one RunError line."""
     if self._writing is None:
       return
-    try:
-      self.manager.wait_until_finished()
-      self.manager.check_for_errors()
-    except Exception as e:
-      self._failed(e, self._writing)
-    self._writing = None
+    with _interrupt_held():
+      try:
+        self.manager.wait_until_finished()
+        self.manager.check_for_errors()
+      except Exception as e:
+        self._failed(e, self._writing)
+      self._writing = None
 
   def _failed(self, e: Exception, step: int):
     self._writing = None

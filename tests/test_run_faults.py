@@ -339,6 +339,37 @@ def test_a_full_disk_during_an_asynchronous_write_is_one_error_naming_its_step(t
   checkpoints.close()
 
 
+def test_ctrl_c_while_waiting_for_a_write_is_delivered_after_it(tmp_path, monkeypatch):
+  """Ctrl-C inside orbax's wait would make it log a traceback and forget the step being written
+  (CI saw "last checkpoint: step 4" with step 8's write under way): the interrupt is held until
+  the write is complete, and the step is kept."""
+  thread = ocp.checkpoint_manager._FinalizeThread
+  run, join = thread.run, thread.join
+
+  def slow_run(self):
+    time.sleep(0.3)  # the write is still under way when the wait begins
+    run(self)
+
+  monkeypatch.setattr(thread, "run", slow_run)
+  checkpoints = Checkpoints(str(tmp_path / "c"), keep=3, asynchronous=True)
+  checkpoints.save(4, {"w": jnp.arange(4.0)})
+
+  def interrupted_join(self, *args, **kwargs):
+    signal.raise_signal(signal.SIGINT)  # as a Ctrl-C arriving while the main thread waits
+    return join(self, *args, **kwargs)
+
+  monkeypatch.setattr(thread, "join", interrupted_join)
+  previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+  try:
+    with pytest.raises(KeyboardInterrupt):
+      checkpoints.wait()
+  finally:
+    signal.signal(signal.SIGINT, previous)
+  monkeypatch.undo()
+  assert checkpoints.latest() == 4 and checkpoints.steps() == [4]
+  checkpoints.close()
+
+
 def test_ctrl_c_says_where_the_run_stands_and_how_to_continue(tmp_path):
   out = str(tmp_path / "long")
   cmd = [sys.executable, "-m", "jaxgan.cli", *WGAN, "--steps", "100000", "--out", out]
