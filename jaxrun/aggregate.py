@@ -30,10 +30,17 @@ def _seeded(seed: int):
 
 def iqm(scores) -> np.ndarray:
   """Interquartile mean over the first axis (runs), per remaining index: the mean of the middle
-  50% of the runs (scipy's 25%-trimmed mean, as rliable's ``aggregate_iqm`` over one task)."""
-  import scipy.stats
+  50% of the runs (scipy's 25%-trimmed mean, as rliable's ``aggregate_iqm`` over one task).
 
-  return scipy.stats.trim_mean(np.asarray(scores, float), proportiontocut=0.25, axis=0)
+  ``scipy.stats.trim_mean(scores, 0.25, axis=0)`` written out with the same partition, so its
+  results are bitwise scipy's: importing scipy.stats took 0.5-0.9 s at the end of a 22 s DQN
+  command that reports one seed."""
+  x = np.asarray(scores, float)
+  if x.size == 0:
+    return np.float64(np.nan)
+  runs = x.shape[0]
+  low = int(0.25 * runs)
+  return np.partition(x, (low, runs - low - 1), axis=0)[low:runs - low].mean(axis=0)
 
 
 def _bootstrap(scores: np.ndarray, statistic, seed: int, reps: int) -> np.ndarray:

@@ -13,6 +13,16 @@ def test_iqm_is_the_mean_of_the_middle_half_by_hand():
   np.testing.assert_allclose(aggregate.iqm(np.array([[0, 10], [1, 11], [2, 12], [9, 90]])), [1.5, 11.5])
 
 
+def test_iqm_is_scipys_trimmed_mean_bitwise():
+  import scipy.stats
+
+  rng = np.random.default_rng(1)
+  for runs in range(1, 14):
+    for shape in ((runs,), (runs, 3), (runs, 2, 5)):
+      x = rng.normal(size=shape) * 1e3
+      np.testing.assert_array_equal(aggregate.iqm(x), scipy.stats.trim_mean(x, 0.25, axis=0))
+
+
 def test_summary_intervals_hold_the_estimate_and_narrow_with_more_runs():
   rng = np.random.default_rng(0)
   few, many = rng.normal(5.0, 1.0, 8), rng.normal(5.0, 1.0, 128)
