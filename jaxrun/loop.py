@@ -18,6 +18,7 @@ every chunk count as training.
 import contextlib
 import dataclasses
 import os
+import threading
 import time
 from typing import Any, Callable
 
@@ -84,10 +85,11 @@ def timed(phases: dict, name: str, clock: Callable = time.perf_counter):
   """Adds the seconds of the block to ``phases[name]``, less the time JAX spent compiling in it
   (from ``jax.monitoring``'s compile events), which goes to ``phases["compiling"]``. Yields a
   :class:`Block` that holds both once the block ends."""
-  spans, block = [], Block()
+  spans, block, thread = [], Block(), threading.get_ident()
 
   def listener(event, start, end, **_):
-    if event in COMPILE_EVENTS:
+    # this thread's only: a precompile on another thread (Program.precompile) overlaps the block
+    if event in COMPILE_EVENTS and threading.get_ident() == thread:
       spans.append((start, end))
 
   jax.monitoring.register_event_time_span_listener(listener)
@@ -112,6 +114,22 @@ class Outcome:
   final_eval: dict | None         # the evaluation of the final step, when this process made it
   steps_per_s: float | None       # over the chunks whose length was already compiled
   phases: dict = dataclasses.field(default_factory=dict)  # seconds: compiling, training, ...
+
+
+def _precompile(program: Program, state) -> threading.Thread:
+  """``program.precompile`` for the shapes of ``state``, on a thread of its own (a daemon: an
+  interrupted run does not wait for it). A failure is left for the main thread to meet again
+  where the program is used, with its own message."""
+  abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), state)
+
+  def work():
+    try:
+      program.precompile(abstract)
+    except Exception:  # noqa: BLE001  (see above)
+      pass
+  thread = threading.Thread(target=work, name="precompile", daemon=True)
+  thread.start()
+  return thread
 
 
 def _diverged(program: Program, m: dict, step: int, end: int, out: str,
@@ -145,6 +163,7 @@ def run_chunks(program: Program, rundir: files.RunDir, checkpoints: Checkpoints,
   timed_steps, timed_seconds, last_row, final_eval = 0, 0.0, {}, None
   phases = {"data": 0.0, "compiling": 0.0}  # named first, so the summary line reads in order
   t0 = clock() - seconds_before
+  precompiling = None  # the thread of program.precompile, started once the first chunk is running
   try:
     if program.restarts and resumed and iters < total_iters:
       state = program.restart(state, step)
@@ -156,6 +175,8 @@ def run_chunks(program: Program, rundir: files.RunDir, checkpoints: Checkpoints,
           chunks[n] = program.make_chunk(n)
       with timed(phases, "training", clock) as block:
         new_state, m = chunks[n](state)
+        if precompiling is None and loop.evaluate and main:
+          precompiling = _precompile(program, new_state)
         if on_chunk is not None:
           new_state, m = on_chunk((iters + n) * spi, new_state, m) or (new_state, m)
         m = hosts.to_host(m)
@@ -172,6 +193,8 @@ def run_chunks(program: Program, rundir: files.RunDir, checkpoints: Checkpoints,
         due = False  # nothing for the row: finish() evaluates, after the final checkpoint
       if due:
         with timed(phases, "evaluation", clock):
+          if precompiling is not None:
+            precompiling.join()
           view = local(state)  # every process takes part; process 0 evaluates
           evaluation = program.evaluate(view, step) if main else None
         if evaluation is not None:
@@ -199,6 +222,9 @@ def run_chunks(program: Program, rundir: files.RunDir, checkpoints: Checkpoints,
           if program.restarts and not done:
             state = program.restart(state, step)
             chunks.clear()  # compiled against the old resources
+    if precompiling is not None:  # finish() may evaluate: its programs are compiled once
+      with timed(phases, "compiling", clock):  # (the other thread's compile events: not seen)
+        precompiling.join()
   except KeyboardInterrupt:
     raise Interrupted(step, checkpoints.latest()) from None
   finally:

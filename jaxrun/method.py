@@ -87,6 +87,12 @@ class Program:
     """(fields for the step's metrics row, the result for eval.json); None: nothing to evaluate."""
     return None
 
+  def precompile(self, state) -> None:
+    """Compiles programs the run needs later (its evaluation) ahead of their first use, for the
+    abstract ``state`` (shapes, dtypes, shardings). The loop calls it on a thread of its own
+    while the first chunk trains, so on a CPU with a core to spare the compilation costs no wall
+    time. Nothing by default."""
+
   def figure(self, state, path: str) -> None:
     """(``has_figure`` only) draws a sample figure (PNG) to ``path``."""
 

@@ -259,6 +259,33 @@ def test_a_sweep_run_equals_the_standalone_run_of_its_configuration_and_seed(tmp
   assert not np.array_equal(finals[0], finals[1])  # the configurations did train differently
 
 
+def test_the_precompiled_evaluation_is_the_one_evaluate_calls(tmp_path):
+  """Program.precompile compiles the evaluation on the loop's other thread; evaluate() then
+  compiles nothing, and returns what it returns without the precompile."""
+  from jaxrun import LoopConfig, loop, run
+  small = {f.name: getattr(SMALL, f.name) for f in dataclasses.fields(SMALL)
+           if f.name not in ("env", "total_steps")}
+  r = run.Run.new(dqn_program.METHOD, str(tmp_path / "r"), settings=dqn_program.DQNSettings(seeds=2),
+                  overrides={**small, "hidden": (24, 24)}, loop=LoopConfig(steps=3_000))
+  program = r.program()
+  state = program.init()
+  expected = program.evaluate(state, 100)  # compiled here: the reference
+  dqn_program.make_evaluate.cache_clear()  # a new jitted function: nothing compiled for it
+  compiles = []
+
+  def listener(event, *_, **__):
+    if event in loop.COMPILE_EVENTS:  # tracing included: a persistent cache's hit still traces
+      compiles.append(event)
+
+  program.precompile(jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), state))
+  jax.monitoring.register_event_time_span_listener(listener)
+  try:
+    assert program.evaluate(state, 100) == expected
+  finally:
+    jax.monitoring.unregister_event_time_span_listener(listener)
+  assert compiles == []
+
+
 def test_cli_sweep_reports_each_configuration(tmp_path, capsys):
   out = str(tmp_path / "sweep")
   assert cli.main(["train", "dqn", "--steps", "1000", "--seeds", "2", "--learning-starts", "500",

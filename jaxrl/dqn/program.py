@@ -195,6 +195,14 @@ class SeedsProgram(Program):
   def evaluator(self, episodes=None, epsilon=None):
     return make_evaluate(self.config, episodes, epsilon)
 
+  def precompile(self, state):
+    """The default evaluation's program, for the params :meth:`evaluate` passes (on the first
+    device): about 1 s of a CartPole command on 2 CPU cores. Atari's is compiled per pool."""
+    if not self.config.atari:
+      device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+      self.evaluator().lower(jax.tree.map(lambda x: jax.ShapeDtypeStruct(
+          x.shape, x.dtype, sharding=device), state.params), self.eval_keys).compile()
+
   def evaluate(self, state, step, episodes=None, epsilon=None, eval_keys=None):
     """Evaluation returns per seed; keys ``fold_in(eval key of the seed, step)``."""
     eval_keys = self.eval_keys if eval_keys is None else eval_keys
