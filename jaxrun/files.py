@@ -84,21 +84,40 @@ def cached_tree(path: str | None, template, make, must_write: bool = True):
   that cannot be written (a full disk, a read-only home) is gone without, not an error."""
   from flax import serialization
 
-  if path and os.path.exists(path):
-    with open(path, "rb") as f:
-      data = f.read()
-    try:
-      return serialization.from_bytes(template, data)
-    except Exception:  # noqa: BLE001  (any failure to read: make it again)
-      pass
-  tree = make()
-  if path:
-    try:
-      atomic_write(path, serialization.to_bytes(tree))
-    except OSError:
-      if must_write:
-        raise
-  return tree
+  with _made_once(path):
+    if path and os.path.exists(path):
+      with open(path, "rb") as f:
+        data = f.read()
+      try:
+        return serialization.from_bytes(template, data)
+      except Exception:  # noqa: BLE001  (any failure to read: make it again)
+        pass
+    tree = make()
+    if path:
+      try:
+        atomic_write(path, serialization.to_bytes(tree))
+      except OSError:
+        if must_write:
+          raise
+    return tree
+
+
+@contextlib.contextmanager
+def _made_once(path: str | None):
+  """Holds the ``.lock`` of ``path``'s directory (empty; one for the whole cache): of two
+  processes that ask for one cached result at once (two runs started together, the test suite's
+  workers), the second waits and reads what the first made instead of making it again. Without a
+  lock file that can be made, no lock."""
+  try:
+    lock = open(os.path.join(os.path.dirname(path), ".lock"), "a") if path else None
+  except OSError:
+    lock = None
+  if lock is None:
+    yield
+    return
+  with lock:  # closing it releases the lock
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    yield
 
 
 def user_cache(name: str) -> str | None:

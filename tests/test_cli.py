@@ -160,3 +160,33 @@ def test_deterministic_sets_xlas_flag_before_jax_starts_and_is_refused_after():
                        env={**os.environ, "JAX_PLATFORMS": "cpu"})
   assert "--deterministic must be chosen before JAX starts" in out.stdout
   assert "XLA_FLAGS=--xla_gpu_deterministic_ops=true" in out.stdout
+
+
+def test_a_cached_result_asked_for_twice_at_once_is_made_once(tmp_path):
+  """Two callers (threads here; processes hold the lock the same way) ask for one missing cached
+  result together: the second waits for the first and reads what it wrote."""
+  import threading
+  import time
+
+  import numpy as np
+
+  from jaxrun import files
+
+  made, results = [], []
+
+  def make():
+    made.append(1)
+    time.sleep(0.5)  # the second caller arrives while this is being made
+    return {"w": np.arange(3.0)}
+
+  def ask():
+    results.append(files.cached_tree(str(tmp_path / "tree"), {"w": np.zeros(3)}, make))
+
+  callers = [threading.Thread(target=ask) for _ in range(2)]
+  for c in callers:
+    c.start()
+  for c in callers:
+    c.join()
+  assert len(made) == 1 and len(results) == 2
+  for r in results:
+    np.testing.assert_array_equal(r["w"], np.arange(3.0))

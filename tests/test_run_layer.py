@@ -109,6 +109,10 @@ IDS = [c.method if c.tool == "jaxgan" else
 # module alone: 364 s -> 329 s on 2 cores). The suite's default stays worksteal until the whole
 # suite is measured both ways.
 GROUPED = [pytest.param(c, id=i, marks=pytest.mark.xdist_group(i)) for c, i in zip(CASES, IDS)]
+# The refusals before any work are the run layer's, the same for every method: the Atari case
+# (whose finished run costs 14 s of the suite's 15 minutes on a worker that has not trained it)
+# is checked by its kill-and-resume test alone.
+REFUSALS = [p for p in GROUPED if p.id != "dqn-Breakout-v5"]
 
 
 def _rows(out):
@@ -177,9 +181,11 @@ def _nan(tree):
   return jax.tree.map(lambda x: x * jnp.nan if jnp.issubdtype(x.dtype, jnp.floating) else x, tree)
 
 
-# NaN parameters with finite metrics: one case per kind of watch (GAN states, the text encoder's
-# parameters, DQN's parameters; the Atari program watches what the gymnax one does).
-NAN_CASES = [(c, "metrics") for c in CASES if "devices" not in c.settings] + [
+# NaN metrics: every program but Atari's, which watches what the gymnax one does (and whose pool
+# costs 14 s); NaN parameters with finite metrics: one case per kind of watch (GAN states, the
+# text encoder's parameters, DQN's parameters).
+NAN_CASES = [(c, "metrics") for c in CASES if "devices" not in c.settings and not c.settings.get(
+    "env", "").endswith("-v5")] + [
     (c, "parameters") for c in CASES if c.method in ("gan", "text-encoder") or
     c.settings.get("env") == "CartPole-v1" and "devices" not in c.settings]
 
@@ -209,7 +215,7 @@ def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(case, poisoned, tm
   assert all_finite(state)
 
 
-@pytest.mark.parametrize("case", GROUPED)
+@pytest.mark.parametrize("case", REFUSALS)
 def test_an_existing_run_needs_resume(case, finished, tmp_path, capsys, text_encoder_run):
   out = str(tmp_path / "run")
   shutil.copytree(finished(IDS[CASES.index(case)])[0], out)
@@ -221,7 +227,7 @@ def test_an_existing_run_needs_resume(case, finished, tmp_path, capsys, text_enc
   assert _files(out) == before
 
 
-@pytest.mark.parametrize("case", GROUPED)
+@pytest.mark.parametrize("case", REFUSALS)
 def test_resume_with_fewer_steps_than_done_is_refused_before_anything_is_written(
     case, finished, tmp_path, capsys):
   out = str(tmp_path / "run")

@@ -236,7 +236,9 @@ def test_cli_stage1_on_shapes_with_a_text_encoder(tmp_path, capsys, text_encoder
                    "--text-encoder", enc, "--steps", "4", "--log-every", "2", "--batch-size", "8",
                    "--gf-dim", "4", "--df-dim", "4", "--z-dim", "8", "--c-dim", "8", "--e-dim", "8",
                    "--out", out, "--no-progress"]) == 0
-  config = json.load(open(f"{out}/config.json"))["config"]
+  record = json.load(open(f"{out}/config.json"))
+  assert record["settings"]["text_encoder_step"] == 2  # pinned: a resume reads the same encoder
+  config = record["config"]
   assert config["emb_dim"] == 16 and config["kl_weight"] == 2.0 and config["lr_halve_every"] > 0
   result = json.load(open(f"{out}/eval.json"))
   assert 0.0 <= result["test_class_match_generated"] <= 1.0
@@ -259,11 +261,24 @@ def test_cli_stage1_on_shapes_with_a_text_encoder(tmp_path, capsys, text_encoder
   assert "holds a stackgan run, not text-encoder" in capsys.readouterr().err
   assert not (tmp_path / "no").exists()
 
-  # Stage-II at 4x, refining the fixed Stage-I.
-  s2 = str(tmp_path / "s2")
+  # Stage-II refuses a Stage-I of another size before any work (its training: the slow test below)
   assert cli.main(["train", "stackgan", "--stage", "2", "--stage1", out, "--dataset", "shapes",
-                   "--image-size", "64", "--out", s2, "--no-progress"]) == 2
+                   "--image-size", "64", "--out", str(tmp_path / "s2"), "--no-progress"]) == 2
   assert "--image-size 128" in capsys.readouterr().err
+  assert not (tmp_path / "s2").exists()
+
+
+@pytest.mark.slow
+def test_cli_stage2_refines_a_stage1_run(tmp_path, capsys, text_encoder_run):
+  """Stage-II at 4x from the command line, refining a fixed Stage-I (slow: its 128 px programs
+  take half a minute to compile on 2 cores; its steps are tested in the default suite)."""
+  out = str(tmp_path / "s1")
+  assert cli.main(["train", "stackgan", "--stage", "1", "--dataset", "shapes", "--max-examples", "3",
+                   "--image-size", "32", "--text-encoder", text_encoder_run, "--steps", "4",
+                   "--log-every", "2", "--batch-size", "8", "--gf-dim", "4", "--df-dim", "4",
+                   "--z-dim", "8", "--c-dim", "8", "--e-dim", "8", "--no-evaluate", "--out", out,
+                   "--no-progress"]) == 0
+  s2 = str(tmp_path / "s2")
   assert cli.main(["train", "stackgan", "--stage", "2", "--stage1", out, "--dataset", "shapes",
                    "--image-size", "128", "--max-examples", "3", "--steps", "2", "--log-every", "1",
                    "--batch-size", "4", "--gf-dim", "8", "--df-dim", "4", "--out", s2,
@@ -272,7 +287,6 @@ def test_cli_stage1_on_shapes_with_a_text_encoder(tmp_path, capsys, text_encoder
   assert record["config"]["stage"] == 2 and record["config"]["data_shape"] == [128, 128, 3]
   assert record["settings"]["stage1"] == out and record["settings"]["text_encoder"] == ""
   assert record["settings"]["stage1_step"] == 4  # pinned: a resume refines the same Stage-I
-  assert json.load(open(f"{out}/config.json"))["settings"]["text_encoder_step"] == 2
   capsys.readouterr()
   assert cli.main(["train", "stackgan", "--stage", "2", "--stage1", s2, "--dataset", "shapes",
                    "--image-size", "128", "--out", str(tmp_path / "no2"), "--no-progress"]) == 2
@@ -300,6 +314,11 @@ def test_attribute_classifier_reads_real_shapes():
   assert fake["attribute_mean"] < 0.6 and fake["frechet"] > 10 * max(real["frechet"], 1e-3)
 
 
+def _cached(cache):
+  """The results in a cache directory (not the empty ``.lock`` its writers share)."""
+  return [p for p in cache.iterdir() if p.name != ".lock"]
+
+
 def test_the_attribute_classifier_is_trained_once_and_kept_in_the_user_cache(tmp_path, monkeypatch):
   """The first call trains and writes the cache (its seed and accuracy with it); the next reads the
   same parameters back bitwise; a damaged file is trained again; an unwritable cache is gone
@@ -309,7 +328,7 @@ def test_the_attribute_classifier_is_trained_once_and_kept_in_the_user_cache(tmp
   monkeypatch.setenv("JAXGAN_CACHE", str(tmp_path / "cache"))
   uncached = attributes.train_attribute_classifier.__wrapped__  # past the per-process cache
   params, own = uncached(steps=20)
-  [path] = (tmp_path / "cache").iterdir()
+  [path] = _cached(tmp_path / "cache")
   assert "seed0-20x64" in path.name and path.stat().st_size > 10_000
   monkeypatch.setattr(attributes, "_train", lambda *a: pytest.fail("trained again"))
   again, own_again = uncached(steps=20)
@@ -331,7 +350,7 @@ def test_the_attribute_classifier_is_trained_once_and_kept_in_the_user_cache(tmp
 
   monkeypatch.setenv("JAXGAN_CACHE", str(tmp_path / "full"))
   monkeypatch.setattr(files, "atomic_write", full)
-  assert uncached(steps=20)[1] == own and not list((tmp_path / "full").iterdir())
+  assert uncached(steps=20)[1] == own and not _cached(tmp_path / "full")
 
 
 def test_caption_embeddings_are_kept_in_the_user_cache(tmp_path, monkeypatch, text_encoder_run):
@@ -347,7 +366,7 @@ def test_caption_embeddings_are_kept_in_the_user_cache(tmp_path, monkeypatch, te
   first = stackgan_run.split_embeddings(encoder, captions)
   assert first.shape == (2, 2, encoder.config.emb_dim) and len(calls) == 1
   np.testing.assert_array_equal(first, real(encoder, captions))
-  assert len(list((tmp_path / "cache").iterdir())) == 1
+  assert len(_cached(tmp_path / "cache")) == 1
   np.testing.assert_array_equal(stackgan_run.split_embeddings(encoder, captions), first)
   assert len(calls) == 1  # read back, not embedded again
   other = captions.copy()
@@ -355,7 +374,7 @@ def test_caption_embeddings_are_kept_in_the_user_cache(tmp_path, monkeypatch, te
   stackgan_run.split_embeddings(encoder, other)
   moved = encoder.replace(params=jax.tree.map(lambda x: x + 1.0, encoder.params))
   assert not np.array_equal(stackgan_run.split_embeddings(moved, captions), first)
-  assert len(calls) == 3 and len(list((tmp_path / "cache").iterdir())) == 3
+  assert len(calls) == 3 and len(_cached(tmp_path / "cache")) == 3
 
 
 def test_the_shapes_preset_is_the_papers_with_narrower_networks():
