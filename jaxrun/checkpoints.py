@@ -53,8 +53,9 @@ def _quiet():
 @contextlib.contextmanager
 def _interrupt_held():
   """Ctrl-C (SIGINT) inside the block is delivered as the block ends."""
-  if threading.current_thread() is not threading.main_thread():
-    yield  # only the main thread receives signals
+  main = threading.current_thread() is threading.main_thread()
+  if not main or signal.getsignal(signal.SIGINT) is None:
+    yield  # only the main thread receives signals; a handler not set from Python cannot be put back
     return
   held = []
   handler = signal.signal(signal.SIGINT, lambda *received: held.append(received))

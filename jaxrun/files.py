@@ -21,6 +21,7 @@ import glob
 import json
 import os
 import tempfile
+import threading
 
 from jaxrun.errors import RunDirectoryError, RunError
 
@@ -104,20 +105,37 @@ def cached_tree(path: str | None, template, make, must_write: bool = True):
 
 @contextlib.contextmanager
 def _made_once(path: str | None):
-  """Holds the ``.lock`` of ``path``'s directory (empty; one for the whole cache): of two
-  processes that ask for one cached result at once (two runs started together, the test suite's
-  workers), the second waits and reads what the first made instead of making it again. Without a
-  lock file that can be made, no lock."""
-  try:
-    lock = open(os.path.join(os.path.dirname(path), ".lock"), "a") if path else None
-  except OSError:
-    lock = None
-  if lock is None:
-    yield
-    return
-  with lock:  # closing it releases the lock
-    fcntl.flock(lock, fcntl.LOCK_EX)
-    yield
+  """For a result in the user's cache (shared by every run on the machine): holds the cache's
+  ``.lock`` (an empty file), so that of two processes that ask for one result at once (two runs
+  started together, the test suite's workers) the second waits and reads what the first made
+  instead of making it again. A result elsewhere (a run directory, which its run's own lock
+  guards), or a lock file that cannot be made, goes without."""
+  lock = None
+  held = getattr(_made_once_in, "thread", False)  # a make() that asks for another result
+  if not held and path and os.path.dirname(os.path.abspath(path)) == os.path.abspath(_cache_root()):
+    try:
+      lock = open(os.path.join(_cache_root(), ".lock"), "a")
+    except OSError:
+      pass
+  with lock or contextlib.nullcontext():  # closing it releases the lock
+    if lock is not None:
+      try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+      except OSError:
+        pass  # a file system without locks (some NFS mounts): made twice at worst
+    _made_once_in.thread = held or lock is not None
+    try:
+      yield
+    finally:
+      _made_once_in.thread = held
+
+
+_made_once_in = threading.local()  # .thread: this thread holds the cache's lock
+
+
+def _cache_root() -> str:
+  return os.environ.get("JAXGAN_CACHE") or os.path.join(
+      os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "jaxgan")
 
 
 def user_cache(name: str) -> str | None:
@@ -125,8 +143,7 @@ def user_cache(name: str) -> str | None:
   else ``~/.cache/jaxgan``), for instruments that are the same for every run (trained with a
   fixed seed); None where that directory cannot be made (the caller then goes without a cache;
   one that cannot be written to is :func:`cached_tree`'s ``must_write=False``)."""
-  root = os.environ.get("JAXGAN_CACHE") or os.path.join(
-      os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "jaxgan")
+  root = _cache_root()
   try:
     os.makedirs(root, exist_ok=True)
   except OSError:

@@ -89,7 +89,7 @@ class Program:
 
   def precompile(self, state) -> None:
     """Compiles programs the run needs later (its evaluation) ahead of their first use, for the
-    abstract ``state`` (shapes, dtypes, shardings). The loop calls it on a thread of its own
+    abstract ``state`` (shapes and dtypes). The loop calls it on a thread of its own
     while the first chunk trains, so on a CPU with a core to spare the compilation costs no wall
     time. Nothing by default."""
 

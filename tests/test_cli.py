@@ -162,9 +162,11 @@ def test_deterministic_sets_xlas_flag_before_jax_starts_and_is_refused_after():
   assert "XLA_FLAGS=--xla_gpu_deterministic_ops=true" in out.stdout
 
 
-def test_a_cached_result_asked_for_twice_at_once_is_made_once(tmp_path):
-  """Two callers (threads here; processes hold the lock the same way) ask for one missing cached
-  result together: the second waits for the first and reads what it wrote."""
+def test_a_cached_result_asked_for_twice_at_once_is_made_once(tmp_path, monkeypatch):
+  """Two callers (threads here; processes hold the lock the same way) ask for one missing result
+  of the user's cache together: the second waits for the first and reads what it wrote. A make()
+  that asks for another cached result does not wait for itself; a result outside the user's cache
+  (a run directory, guarded by its run's own lock) takes no lock."""
   import threading
   import time
 
@@ -172,21 +174,29 @@ def test_a_cached_result_asked_for_twice_at_once_is_made_once(tmp_path):
 
   from jaxrun import files
 
+  monkeypatch.setenv("JAXGAN_CACHE", str(tmp_path / "cache"))
   made, results = [], []
+
+  def inner():
+    return {"w": np.ones(2)}
 
   def make():
     made.append(1)
     time.sleep(0.5)  # the second caller arrives while this is being made
+    files.cached_tree(files.user_cache("inner"), {"w": np.zeros(2)}, inner)
     return {"w": np.arange(3.0)}
 
   def ask():
-    results.append(files.cached_tree(str(tmp_path / "tree"), {"w": np.zeros(3)}, make))
+    results.append(files.cached_tree(files.user_cache("tree"), {"w": np.zeros(3)}, make))
 
-  callers = [threading.Thread(target=ask) for _ in range(2)]
+  callers = [threading.Thread(target=ask, daemon=True) for _ in range(2)]
   for c in callers:
     c.start()
   for c in callers:
-    c.join()
+    c.join(timeout=60)
   assert len(made) == 1 and len(results) == 2
   for r in results:
     np.testing.assert_array_equal(r["w"], np.arange(3.0))
+  (tmp_path / "run").mkdir()
+  files.cached_tree(str(tmp_path / "run" / "x"), {"w": np.zeros(2)}, inner)
+  assert sorted(os.listdir(tmp_path / "run")) == ["x"]
