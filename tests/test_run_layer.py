@@ -106,8 +106,8 @@ IDS = [c.method if c.tool == "jaxgan" else
        for c in CASES]
 # Under `pytest --dist loadgroup` each case's tests share one xdist worker, so its uninterrupted
 # run (``finished``, module-scoped: one per worker) is trained once, not on both workers (this
-# module alone: 364 s -> 329 s on 2 cores). The suite's default stays worksteal until the whole
-# suite is measured both ways.
+# module alone: 364 s -> 329 s on 2 cores). The whole suite, though, took 763 s under loadgroup
+# against 716 s under worksteal (2026-12-06, 2 cores): the default stays worksteal.
 GROUPED = [pytest.param(c, id=i, marks=pytest.mark.xdist_group(i)) for c, i in zip(CASES, IDS)]
 # The refusals before any work are the run layer's, the same for every method: the Atari case
 # (whose finished run costs 14 s of the suite's 15 minutes on a worker that has not trained it)
