@@ -150,8 +150,10 @@ def test_the_unconditional_head_reads_the_image_alone_and_enters_both_losses():
   """The head is one 4x4 convolution on the 4x4 image features (4 df channels at 32 px): another text
   leaves it unchanged while the conditional logits move. Both players' losses take it: a step
   with the head differs from one without from the same key."""
+  # the config of test_train_step_is_reproducible_..., with the head: the step without it is the
+  # program that test compiles (shared in a process and through the suite's compilation cache)
   config = sg.StackGANConfig(data_shape=(32, 32, 3), emb_dim=16, gf_dim=8, df_dim=8,
-                             batch_size=8, unconditional_head=True)
+                             batch_size=16, unconditional_head=True)
   state = sg.init(jax.random.key(0), config)
   assert state.discriminator.params["unconditional"]["kernel"].shape == (4, 4, 32, 1)
   _, d = sg.networks(config)
@@ -161,7 +163,7 @@ def test_the_unconditional_head_reads_the_image_alone_and_enters_both_losses():
   (c1, u1), (c2, u2) = (d.apply(variables, x, e, train=False) for e in (e1, e2))
   np.testing.assert_array_equal(u1, u2)
   assert float(jnp.max(jnp.abs(c1 - c2))) > 1e-4
-  data = _data(n=16, emb_dim=16)
+  data = _data()
   without = sg.init(jax.random.key(0), dataclasses.replace(config, unconditional_head=False))
   (with_head, m_with), (_, m_plain) = (jax.jit(sg.train_step)(s, data, jax.random.key(3))
                                           for s in (state, without))
