@@ -231,13 +231,18 @@ def test_train_step_is_reproducible_and_the_discriminator_learns_to_match():
   assert np.mean(gaps[-10:]) > 0.1 and np.mean(gaps[-10:]) > 3 * abs(np.mean(gaps[:10]))
 
 
+def _tiny_stage1(text_encoder: str) -> list[str]:
+  """`jaxgan train stackgan` of a 4-step Stage-I at 32 px with tiny networks (no --out)."""
+  return ["train", "stackgan", "--stage", "1", "--dataset", "shapes", "--max-examples", "3",
+          "--image-size", "32", "--text-encoder", text_encoder, "--steps", "4", "--log-every", "2",
+          "--batch-size", "8", "--gf-dim", "4", "--df-dim", "4", "--z-dim", "8", "--c-dim", "8",
+          "--e-dim", "8"]
+
+
 def test_cli_stage1_on_shapes_with_a_text_encoder(tmp_path, capsys, text_encoder_run):
   enc, out = text_encoder_run, str(tmp_path / "s1")
   # (The run layer's StackGAN case trains this config too: the compiled chunk is shared.)
-  assert cli.main(["train", "stackgan", "--stage", "1", "--dataset", "shapes", "--max-examples", "3", "--image-size", "32",
-                   "--text-encoder", enc, "--steps", "4", "--log-every", "2", "--batch-size", "8",
-                   "--gf-dim", "4", "--df-dim", "4", "--z-dim", "8", "--c-dim", "8", "--e-dim", "8",
-                   "--out", out, "--no-progress"]) == 0
+  assert cli.main([*_tiny_stage1(enc), "--out", out, "--no-progress"]) == 0
   record = json.load(open(f"{out}/config.json"))
   assert record["settings"]["text_encoder_step"] == 2  # pinned: a resume reads the same encoder
   config = record["config"]
@@ -275,10 +280,7 @@ def test_cli_stage2_refines_a_stage1_run(tmp_path, capsys, text_encoder_run):
   """Stage-II at 4x from the command line, refining a fixed Stage-I (slow: its 128 px programs
   take half a minute to compile on 2 cores; its steps are tested in the default suite)."""
   out = str(tmp_path / "s1")
-  assert cli.main(["train", "stackgan", "--stage", "1", "--dataset", "shapes", "--max-examples", "3",
-                   "--image-size", "32", "--text-encoder", text_encoder_run, "--steps", "4",
-                   "--log-every", "2", "--batch-size", "8", "--gf-dim", "4", "--df-dim", "4",
-                   "--z-dim", "8", "--c-dim", "8", "--e-dim", "8", "--no-evaluate", "--out", out,
+  assert cli.main([*_tiny_stage1(text_encoder_run), "--no-evaluate", "--out", out,
                    "--no-progress"]) == 0
   s2 = str(tmp_path / "s2")
   assert cli.main(["train", "stackgan", "--stage", "2", "--stage1", out, "--dataset", "shapes",
