@@ -110,11 +110,11 @@ def _made_once(path: str | None):
   started together, the test suite's workers) the second waits and reads what the first made
   instead of making it again. A result elsewhere (a run directory, which its run's own lock
   guards), or a lock file that cannot be made, goes without."""
-  lock = None
+  lock, root = None, os.path.abspath(_cache_root())
   held = getattr(_made_once_in, "thread", False)  # a make() that asks for another result
-  if not held and path and os.path.dirname(os.path.abspath(path)) == os.path.abspath(_cache_root()):
+  if not held and path and os.path.dirname(os.path.abspath(path)) == root:
     try:
-      lock = open(os.path.join(_cache_root(), ".lock"), "a")
+      lock = open(os.path.join(root, ".lock"), "a")
     except OSError:
       pass
   with lock or contextlib.nullcontext():  # closing it releases the lock
