@@ -138,7 +138,7 @@ class StepProgram(Program):
   def __init__(self, algo, name: str, dataset, settings, config, loop, out: str,
                description: str | None = None):
     self.algo, self.name, self.dataset, self.settings, self.config = algo, name, dataset, settings, config
-    self.out = out
+    self.out, self.steps = out, loop.steps
     self.init_key, self.train_key, self.sample_key = keys.streams(loop.seed, 3)
     self.eval_key = jax.random.fold_in(self.sample_key, 1)
     self.description = f"{name} {settings.dataset}" if description is None else description

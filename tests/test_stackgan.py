@@ -365,19 +365,20 @@ def test_caption_embeddings_are_kept_in_the_user_cache(tmp_path, monkeypatch, te
   monkeypatch.setenv("JAXGAN_CACHE", str(tmp_path / "cache"))
   encoder = stackgan_run._restore(text_encoder_run, text_encoder.METHOD, None)
   captions = np.array([["a red circle", "a small blue square"], ["a big green cross", "a red circle"]], object)
-  real, calls = stackgan_run.embed_captions, []
-  monkeypatch.setattr(stackgan_run, "embed_captions", lambda e, c: calls.append(1) or real(e, c))
-  first = stackgan_run.split_embeddings(encoder, captions)
+  real, calls = text_encoder.embed_captions, []
+  monkeypatch.setattr(text_encoder, "embed_captions", lambda e, c: calls.append(1) or real(e, c))
+  split_embeddings = text_encoder.split_embeddings
+  first = split_embeddings(encoder, captions)
   assert first.shape == (2, 2, encoder.config.emb_dim) and len(calls) == 1
   np.testing.assert_array_equal(first, real(encoder, captions))
   assert len(_cached(tmp_path / "cache")) == 1
-  np.testing.assert_array_equal(stackgan_run.split_embeddings(encoder, captions), first)
+  np.testing.assert_array_equal(split_embeddings(encoder, captions), first)
   assert len(calls) == 1  # read back, not embedded again
   other = captions.copy()
   other[0, 0] = "a red square"
-  stackgan_run.split_embeddings(encoder, other)
+  split_embeddings(encoder, other)
   moved = encoder.replace(params=jax.tree.map(lambda x: x + 1.0, encoder.params))
-  assert not np.array_equal(stackgan_run.split_embeddings(moved, captions), first)
+  assert not np.array_equal(split_embeddings(moved, captions), first)
   assert len(calls) == 3 and len(_cached(tmp_path / "cache")) == 3
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from flax import linen as nn
 
-from jaxgan import cli
+from jaxgan import cli, program
 from jaxgan.algos import text_encoder as te
 from jaxgan.data import captions, shapes
 from jaxgan.nets import text
@@ -156,9 +156,15 @@ def test_cli_trains_and_evaluates_the_text_encoder(tmp_path, capsys):
   assert not (tmp_path / "d").exists()
 
 
-def test_cli_trains_on_fixed_features_from_a_caption_folder(tmp_path, reed_folder, capsys):
+def test_cli_trains_on_fixed_features_from_a_caption_folder(tmp_path, reed_folder, capsys,
+                                                           monkeypatch):
   """--image-encoder fixed takes the folder's features/ as the image embeddings (the embedding size
-  becomes theirs); without features, or with another --emb-dim, it stops before making a run."""
+  becomes theirs); without features, or with another --emb-dim, it stops before making a run. The
+  final evaluation keeps the test captions' embeddings, and a StackGAN run on the encoder reads
+  them back instead of embedding them again."""
+  monkeypatch.setenv("JAXGAN_CACHE", str(tmp_path / "cache"))
+  real, embedded = te.embed_captions, []
+  monkeypatch.setattr(te, "embed_captions", lambda s, c: embedded.append(np.shape(c)) or real(s, c))
   root = reed_folder(tmp_path / "cub", train=("001.A", "004.D", "005.E"), features=np.eye(6)[0])
   out = str(tmp_path / "te")
   assert cli.main(["train", "text-encoder", "--dataset", f"folder:{root}", "--image-size", "32",
@@ -168,12 +174,18 @@ def test_cli_trains_on_fixed_features_from_a_caption_folder(tmp_path, reed_folde
   config = json.load(open(f"{out}/config.json"))["config"]
   assert config["image_encoder"] == "fixed" and config["emb_dim"] == 6
   assert json.load(open(f"{out}/eval.json"))["test_zero_shot_top1"] == 1.0  # one test class
+  data = program.load_captioned(program.CaptionSettings(f"folder:{root}", 32), "test")
+  test_captions = np.shape(data.test.captions)
+  assert test_captions != np.shape(data.train.captions)
+  assert test_captions in embedded
+  embedded.clear()
   # StackGAN on its text embeddings: no image encoder to read generated images, so no class match.
   gan = str(tmp_path / "s1")
   assert cli.main(["train", "stackgan", "--dataset", f"folder:{root}", "--image-size", "32",
                    "--text-encoder", out, "--steps", "2", "--log-every", "1", "--batch-size", "4",
                    "--gf-dim", "4", "--df-dim", "4", "--out", gan, "--no-progress"]) == 0
   assert json.load(open(f"{gan}/eval.json")) == {}  # (and no attributes outside shapes)
+  assert embedded and test_captions not in embedded  # (the training split's, the figure's)
   assert (tmp_path / "s1" / "samples.png").exists()
   capsys.readouterr()
   bare = reed_folder(tmp_path / "bare")

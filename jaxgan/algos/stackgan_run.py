@@ -9,7 +9,6 @@ text encoder's state (``encoder``) as an argument.
 
 import dataclasses
 import functools
-import hashlib
 from typing import Any
 
 import jax
@@ -22,38 +21,11 @@ from jaxgan.algos.stackgan import StackGANConfig, StackGANState, generate, init,
 from jaxrun import Method
 
 
-def embed_captions(encoder, captions) -> np.ndarray:
-  """Text embeddings [..., emb_dim] of an array of caption strings, by the text encoder ``encoder``."""
-  arr = np.asarray(captions, object)
-  flat = text_encoder.embed_text(encoder, text_encoder.encode(encoder, arr.ravel()))
-  return flat.reshape(*arr.shape, -1).astype(np.float32)
-
-
-def split_embeddings(encoder, captions) -> np.ndarray:
-  """``embed_captions`` of a split's captions [N, K], kept in the user's cache under a digest of
-  the encoder (its config and parameters), of the captions and of the JAX version and backend that
-  computed them (as the attribute classifier's cache). Embedding the 14,400 training
-  captions of shapes took 34-40 s of every Stage-I run on 2 CPU cores; they depend on nothing
-  else, so a run of the same encoder on the same data reads them back (bitwise the same). The
-  official StackGAN code likewise reads precomputed char-CNN-RNN embeddings."""
-  from jaxrun import files
-
-  captions = np.asarray(captions, object)
-  digest = hashlib.sha256(f"{encoder.config!r} jax{jax.__version__}-{jax.default_backend()}".encode())
-  for leaf in jax.tree.leaves(encoder.params):
-    digest.update(np.ascontiguousarray(np.asarray(leaf)).tobytes())
-  digest.update(repr(captions.shape).encode() + "\n".join(captions.ravel()).encode())
-  name = f"caption-embeddings-{digest.hexdigest()[:24]}.msgpack"
-  template = {"emb": np.zeros((*captions.shape, encoder.config.emb_dim), np.float32)}
-  make = lambda: {"emb": embed_captions(encoder, captions)}
-  return np.asarray(files.cached_tree(files.user_cache(name), template, make, must_write=False)["emb"])
-
-
 def device_data(split, encoder) -> dict:
   """uint8 images and the text embedding of each of their captions [N, K, emb_dim]."""
   if split.captions is None:
     raise ValueError("StackGAN trains on captioned images: use --dataset shapes or folder:ROOT.")
-  return {"x": split.x, "emb": split_embeddings(encoder, split.captions)}
+  return {"x": split.x, "emb": text_encoder.split_embeddings(encoder, split.captions)}
 
 
 @functools.partial(jax.jit, static_argnums=3)
@@ -88,7 +60,7 @@ def evaluate(state: StackGANState, encoder, dataset, key=None) -> dict:
   Fréchet distance and Inception-style score of the attribute classifier."""
   split = dataset.test
   key = jax.random.key(0) if key is None else key
-  emb = split_embeddings(encoder, split.captions)  # every caption once: [N, K, D]
+  emb = text_encoder.split_embeddings(encoder, split.captions)  # every caption once: [N, K, D]
   generated = np.concatenate([np.asarray(_generate(state, jax.random.fold_in(key, i),
                                                    jnp.asarray(emb[i:i + 256, 0]), True))
                               for i in range(0, len(emb), 256)])
@@ -105,7 +77,7 @@ def evaluate(state: StackGANState, encoder, dataset, key=None) -> dict:
 def caption_samples(state: StackGANState, encoder, texts, n: int, key=None) -> np.ndarray:
   """[len(texts), n, S, S, 3] samples in [-1, 1] for each caption (new z and c per sample)."""
   key = jax.random.key(0) if key is None else key
-  emb = np.repeat(embed_captions(encoder, list(texts)), n, axis=0)
+  emb = np.repeat(text_encoder.embed_captions(encoder, list(texts)), n, axis=0)
   images = np.asarray(_generate(state, key, jnp.asarray(emb), True))
   return images.reshape(len(texts), n, *images.shape[1:])
 
@@ -128,7 +100,7 @@ def interpolate(state: StackGANState, encoder, text_a: str, text_b: str, steps: 
   ``text_b`` (conditioning at its mean), as in the interpolation figures of the papers."""
   c = state.config
   key = jax.random.key(0) if key is None else key
-  e_a, e_b = embed_captions(encoder, [text_a, text_b])
+  e_a, e_b = text_encoder.embed_captions(encoder, [text_a, text_b])
   alphas = np.linspace(0.0, 1.0, steps)[:, None]
   emb = jnp.asarray((1 - alphas) * e_a + alphas * e_b)
   z = jnp.broadcast_to(jax.random.normal(key, (1, c.z_dim)), (steps, c.z_dim))
