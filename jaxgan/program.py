@@ -88,8 +88,7 @@ def check_data_fits(config, dataset, settings=None) -> None:
 
 
 def check_devices(config, settings) -> None:
-  """The batch splits over ``settings.devices``, and there are that many (several runs split
-  their runs instead: :func:`check_runs_fit`)."""
+  """The batch splits over --devices, and there are that many (several runs: check_runs_fit)."""
   n_devices = getattr(settings, "devices", 1)
   if n_devices > 1 and not several_runs(settings):
     parallel.check_batch_divides(config.batch_size, n_devices)
@@ -97,8 +96,7 @@ def check_devices(config, settings) -> None:
 
 
 def chunk_of(train_step, length: int):
-  """(state, data, train_key[, axis_name]) -> (state, metrics stacked over ``length`` generator
-  iterations), unjitted."""
+  """(state, data, train_key[, axis_name]) -> (state, metrics [length, ...]), unjitted."""
   def chunk(state, data, train_key, axis_name=None):
     def body(state, _):
       return train_step(state, data, jax.random.fold_in(train_key, state.step), axis_name)
@@ -107,7 +105,7 @@ def chunk_of(train_step, length: int):
 
 
 @functools.cache
-def make_chunk(train_step, length: int, n_devices: int = 1):
+def make_chunk(train_step, length: int, n_devices: int):  # always given: one cache entry
   """(state, data, train_key) -> (state, metrics stacked over ``length`` generator iterations),
   the batch split over ``n_devices``. One per (step function, length, devices) in a process, so
   that runs of the same config (a resume, seeds run one after another) reuse its compilation."""
@@ -115,16 +113,6 @@ def make_chunk(train_step, length: int, n_devices: int = 1):
   if n_devices == 1:
     return jax.jit(chunk)
   return parallel.data_parallel(chunk, parallel.make_mesh(n_devices), split_batch=False)
-
-
-def generate_in_batches(generate, state, key, n: int, labels=None) -> np.ndarray:
-  """``generate(state, key, m, labels)`` (jitted) in batches of 1,000, keys folded from ``key``."""
-  out = []
-  for i, start in enumerate(range(0, n, 1000)):
-    m = min(1000, n - start)
-    lab = None if labels is None else jnp.asarray(labels[start:start + m])
-    out.append(np.asarray(generate(state, jax.random.fold_in(key, i), m, lab)))
-  return np.concatenate(out)
 
 
 class StepProgram(Program):
@@ -162,10 +150,18 @@ class StepProgram(Program):
   def step(self, state) -> int:
     return int(state.step)
 
+  def data_spec(self) -> dict:  # device_data's shapes (a program whose data is slow says them)
+    return jax.eval_shape(lambda d: d, self.device_data())
+
   def make_chunk(self, iterations: int):
     chunk = make_chunk(self.algo.train_step, iterations, getattr(self.settings, "devices", 1))
     data, key = self.data, self.train_key
     return lambda state: chunk(state, data, key)
+
+  def compile_chunk(self, iterations: int) -> None:
+    if getattr(self.settings, "devices", 1) == 1 and not several_runs(self.settings):
+      make_chunk(self.algo.train_step, iterations, 1).lower(
+          devices.on_first_device(self.template()), self.data_spec(), self.train_key).compile()
 
   def rows(self, step, iterations, metrics, seconds):
     return [{"step": step + i + 1, **{k: float(v[i]) for k, v in metrics.items()}}
@@ -187,7 +183,13 @@ class GeneratorProgram(StepProgram):
     self._generate = jax.jit(self.algo.generate, static_argnums=2)
 
   def generate(self, state, key, n: int, labels=None) -> np.ndarray:
-    return generate_in_batches(self._generate, state, key, n, labels)
+    """``n`` samples in batches of 1,000, keys folded from ``key``."""
+    out = []
+    for i, start in enumerate(range(0, n, 1000)):
+      m = min(1000, n - start)
+      lab = None if labels is None else jnp.asarray(labels[start:start + m])
+      out.append(np.asarray(self._generate(state, jax.random.fold_in(key, i), m, lab)))
+    return np.concatenate(out)
 
   def figure(self, state, path: str, key=None, n: int = 64) -> None:
     """Images: a grid (the conditional GAN: one row per class); points: a scatter over the data."""

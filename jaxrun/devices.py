@@ -106,3 +106,14 @@ def place_runs(args: tuple, devices: int, shared: tuple[int, ...] = ()) -> tuple
   mesh, P = runs_mesh(devices), jax.sharding.PartitionSpec
   return tuple(hosts.put(a, jax.sharding.NamedSharding(mesh, P() if i in shared else P(RUNS_AXIS)))
                for i, a in enumerate(args))
+
+
+def on_first_device(tree):
+  """The shapes and dtypes of ``tree``'s arrays (or abstract arrays) as arrays committed to the
+  first device, as :func:`jaxrun.run.committed` leaves a one-device state: what a program
+  compiled ahead of its arguments is lowered for, so that the call with the arrays finds it."""
+  import jax
+
+  device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+  return jax.tree.map(lambda x: jax.ShapeDtypeStruct(  # a weak type is another program's input
+      x.shape, x.dtype, sharding=device, weak_type=getattr(x, "weak_type", False)), tree)

@@ -116,20 +116,34 @@ class Outcome:
   phases: dict = dataclasses.field(default_factory=dict)  # seconds: compiling, training, ...
 
 
-def _precompile(program: Program, state) -> threading.Thread:
-  """``program.precompile`` for the shapes of ``state``, on a thread of its own (a daemon: an
-  interrupted run does not wait for it). A failure is left for the main thread to meet again
-  where the program is used, with its own message."""
-  abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), state)
-
-  def work():
+def _in_background(work: Callable, name: str) -> threading.Thread:
+  """``work()`` on a thread of its own (a daemon: an interrupted run does not wait for it). A
+  failure is left for the main thread to meet again where the program is used, with its own
+  message. Compiling there overlaps the main thread's work: XLA compiles on one core."""
+  def guarded():
     try:
-      program.precompile(abstract)
+      work()
     except Exception:  # noqa: BLE001  (see above)
       pass
-  thread = threading.Thread(target=work, name="precompile", daemon=True)
+  thread = threading.Thread(target=guarded, name=name, daemon=True)
   thread.start()
   return thread
+
+
+def _precompile(program: Program, state) -> threading.Thread:
+  """``program.precompile`` for the shapes of ``state``, in the background."""
+  abstract = jax.eval_shape(lambda s: s, state)
+  return _in_background(lambda: program.precompile(abstract), "precompile")
+
+
+def compile_ahead(program: Program, loop: LoopConfig) -> threading.Thread | None:
+  """``program.compile_chunk`` of a new run's first chunk, in the background: started before
+  ``program.init()``, and joined by :func:`run_chunks` before that chunk's call (``ahead``)."""
+  spi = program.steps_per_iteration
+  first = min(max(loop.log_every // spi, 1), loop.steps // spi)
+  if not first:
+    return None
+  return _in_background(lambda: program.compile_chunk(first), "compile-ahead")
 
 
 def _diverged(program: Program, m: dict, step: int, end: int, out: str,
@@ -147,9 +161,11 @@ def _diverged(program: Program, m: dict, step: int, end: int, out: str,
 def run_chunks(program: Program, rundir: files.RunDir, checkpoints: Checkpoints, loop: LoopConfig,
                state, *, events: EventLog, progress: bool = True,
                on_chunk: Callable | None = None, clock: Callable = time.perf_counter,
-               seconds_before: float = 0.0, resumed: bool = False) -> Outcome:
+               seconds_before: float = 0.0, resumed: bool = False,
+               ahead: threading.Thread | None = None) -> Outcome:
   """Trains ``state`` to ``loop.steps``; returns where it ended. A ``resumed`` state of a program
-  that ``restarts`` is first continued on renewed resources."""
+  that ``restarts`` is first continued on renewed resources. ``ahead``: the thread of
+  :func:`compile_ahead`, compiling the first chunk."""
   from tqdm.auto import tqdm
 
   spi = program.steps_per_iteration
@@ -173,6 +189,10 @@ def run_chunks(program: Program, rundir: files.RunDir, checkpoints: Checkpoints,
       if not warm:
         with timed(phases, "data", clock):  # what a program makes when first asked (its data)
           chunks[n] = program.make_chunk(n)
+      if ahead is not None:  # its call would otherwise compile the same program again
+        with timed(phases, "compiling", clock):  # (the other thread's compile events: not seen)
+          ahead.join()
+        ahead = None
       with timed(phases, "training", clock) as block:
         new_state, m = chunks[n](state)
         if precompiling is None and loop.evaluate and main:

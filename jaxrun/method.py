@@ -87,6 +87,13 @@ class Program:
     """(fields for the step's metrics row, the result for eval.json); None: nothing to evaluate."""
     return None
 
+  def compile_chunk(self, iterations: int) -> None:
+    """Compiles the chunk of ``iterations`` (:meth:`make_chunk`) before the state and the data
+    exist, for the state the loop will pass (:meth:`template`'s shapes, as
+    :func:`jaxrun.devices.on_first_device` commits them), so that the chunk's first call finds it
+    compiled. The loop calls it for a new run's first chunk on a thread of its own while
+    :meth:`init` runs and the data is made. Nothing by default."""
+
   def precompile(self, state) -> None:
     """Compiles programs the run needs later (its evaluation) ahead of their first use, for the
     abstract ``state`` (shapes and dtypes). The loop calls it on a thread of its own

@@ -123,16 +123,18 @@ def committed(state):
 
 def _train(run: Run, rundir: files.RunDir, program: Program, state, checkpoints: Checkpoints,
            progress: bool, on_chunk, clock, seconds_before: float = 0.0,
-           purge_step: int | None = None, restored: bool = False, start: dict | None = None):
+           purge_step: int | None = None, restored: bool = False, start: dict | None = None,
+           ahead=None):
   """The loop and the end-of-run files. A resume purges TensorBoard's events from ``purge_step``
   on (the step after its checkpoint); ``restored``: the state came from a checkpoint; ``start``:
-  the seconds spent building the state (init or restore), for the summary's phases."""
+  the seconds spent building the state (init or restore), for the summary's phases; ``ahead``:
+  the thread compiling the first chunk (:func:`jaxrun.loop.compile_ahead`)."""
   events = EventLog(rundir.path, purge_step, enabled=hosts.is_main())
   state = committed(state)
   try:
     outcome = loop_lib.run_chunks(program, rundir, checkpoints, run.loop, state, events=events,
                                   progress=progress, on_chunk=on_chunk, clock=clock,
-                                  seconds_before=seconds_before, resumed=restored)
+                                  seconds_before=seconds_before, resumed=restored, ahead=ahead)
     result = loop_lib.finish(program, rundir, run.loop, outcome, events)
     with loop_lib.timed(outcome.phases, "checkpoints", clock):
       checkpoints.wait()  # the final checkpoint, written while finish() ran
@@ -180,6 +182,7 @@ def train(run: Run, *, progress: bool = True, on_chunk: Callable | None = None,
     hosts.barrier("jaxrun-checked")  # every process has looked before process 0 writes
     program = run.program()
     try:
+      ahead = loop_lib.compile_ahead(program, run.loop)  # while the state and the data are made
       t = clock()
       state = program.init()
       start = {"init": clock() - t}
@@ -192,7 +195,8 @@ def train(run: Run, *, progress: bool = True, on_chunk: Callable | None = None,
     rundir.unlock()
     raise
   checkpoints = Checkpoints(rundir.checkpoints, run.loop.keep_checkpoints, program.async_checkpoints)
-  return _train(run, rundir, program, state, checkpoints, progress, on_chunk, clock, start=start)
+  return _train(run, rundir, program, state, checkpoints, progress, on_chunk, clock, start=start,
+                ahead=ahead)
 
 
 def resume(out: str, methods: Registry | Method, *, steps: int | None = None, progress: bool = True,

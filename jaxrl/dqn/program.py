@@ -30,7 +30,7 @@ from jaxrl.dqn import atari as dqn_atari
 from jaxrl.dqn.config import PRESETS, DQNConfig, check_environment, parse_sweep, sweep_grid
 from jaxrl.envs import atari
 from jaxrun import Method, Program, aggregate, hosts, keys, plots, sweeps
-from jaxrun.devices import over_devices, place_runs, runs_mesh
+from jaxrun.devices import on_first_device, over_devices, place_runs, runs_mesh
 
 ENV_STEPPING = ("auto", "xla", "host")
 
@@ -116,7 +116,7 @@ def summary_row(step: int, seconds: float, m: dict) -> dict:
 
 
 @functools.cache
-def seeds_chunk(iterations: int, devices: int = 1):
+def seeds_chunk(iterations: int, devices: int):  # devices always given: one cache entry
   """``chunk(states) -> (states, per-seed summary)``: ``iterations`` iterations of every seed, the
   states donated (updated in place), the seeds split over ``devices``. One per (length, devices)
   in a process (the config rides in the states), so that a resume or the next run of the same
@@ -125,7 +125,7 @@ def seeds_chunk(iterations: int, devices: int = 1):
     states, m = jax.vmap(lambda s: dqn.run(s, iterations))(states)
     return states, dqn.summarize(m)
   chunk = jax.jit(over_devices(chunk, devices), donate_argnums=0)
-  return lambda states: chunk(*place_runs((states,), devices))
+  return chunk if devices == 1 else lambda states: chunk(*place_runs((states,), devices))
 
 
 def _seed_axis(tree):
@@ -176,6 +176,10 @@ class SeedsProgram(Program):
   def make_chunk(self, iterations: int):
     return seeds_chunk(iterations, self.settings.devices)
 
+  def compile_chunk(self, iterations: int):  # (Atari's chunk is compiled for its pool: made in init)
+    if self.settings.devices == 1 and not self.config.atari:
+      seeds_chunk(iterations, 1).lower(on_first_device(self.template())).compile()
+
   def rows(self, step, iterations, metrics, seconds):
     row = summary_row(step + iterations * self.steps_per_iteration, seconds, metrics)
     if self.sweep:  # each configuration's mean over its seeds that finished an episode
@@ -185,8 +189,7 @@ class SeedsProgram(Program):
                                           for r, h in zip(ret, has)]
     return [row]
 
-  def _per_config(self, per_run: np.ndarray) -> np.ndarray:
-    """[runs, ...] -> [configurations, seeds, ...]."""
+  def _per_config(self, per_run: np.ndarray) -> np.ndarray:  # [runs, ...] -> [configs, seeds, ...]
     return per_run.reshape(len(self.grid), self.settings.seeds, *per_run.shape[1:])
 
   def watch(self, state, metrics):
@@ -199,9 +202,7 @@ class SeedsProgram(Program):
     """The default evaluation's program, for the params :meth:`evaluate` passes (on the first
     device): about 1 s of a CartPole command on 2 CPU cores. Atari's is compiled per pool."""
     if not self.config.atari:
-      device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
-      self.evaluator().lower(jax.tree.map(lambda x: jax.ShapeDtypeStruct(
-          x.shape, x.dtype, sharding=device), state.params), self.eval_keys).compile()
+      self.evaluator().lower(on_first_device(state.params), self.eval_keys).compile()
 
   def evaluate(self, state, step, episodes=None, epsilon=None, eval_keys=None):
     """Evaluation returns per seed; keys ``fold_in(eval key of the seed, step)``."""
