@@ -239,6 +239,42 @@ def _tiny_stage1(text_encoder: str) -> list[str]:
           "--e-dim", "8"]
 
 
+def test_the_evaluation_compiled_in_the_background_is_the_one_it_calls(tmp_path, text_encoder_run):
+  """``precompile`` (the loop runs it on another thread while the first chunk trains) compiles
+  the evaluation's and the sample figure's programs for the shapes they call them with: the
+  evaluation and the figure then compile neither."""
+  from jaxgan.algos import stackgan_run, text_encoder
+  from jaxrun import LoopConfig, loop, run
+
+  r = run.Run.new(stackgan_run.METHOD, str(tmp_path / "r"), loop=LoopConfig(steps=2, log_every=2),
+                  settings=stackgan_run.StackGANSettings("shapes", 32, max_examples=3,
+                                                         text_encoder=text_encoder_run),
+                  overrides={"batch_size": 8, "gf_dim": 4, "df_dim": 4, "z_dim": 8, "c_dim": 8,
+                             "e_dim": 8})
+  program = r.program()
+  # (without the attribute metrics, whose instrument may not be trained yet in this process)
+  program.dataset = dataclasses.replace(program.dataset, test=dataclasses.replace(
+      program.dataset.test, attributes=None))
+  state = run.committed(program.init())
+  for jitted in (stackgan_run._generate, text_encoder._embed_images):
+    jitted.clear_cache()
+  program.precompile(jax.eval_shape(lambda s: s, state))
+  compiled = []
+
+  def listener(event, *_, fun_name=None, **__):
+    if event in loop.COMPILE_EVENTS:
+      compiled.append(fun_name)
+
+  jax.monitoring.register_event_time_span_listener(listener)
+  try:
+    program.evaluate(state, 2)
+    program.figure(state, str(tmp_path / "samples.png"))
+  finally:
+    jax.monitoring.unregister_event_time_span_listener(listener)
+  assert "_embed_text" in compiled  # (the test captions': this encoder's run did not evaluate)
+  assert not {"_generate", "_embed_images"} & set(compiled)
+
+
 def test_cli_stage1_on_shapes_with_a_text_encoder(tmp_path, capsys, text_encoder_run):
   enc, out = text_encoder_run, str(tmp_path / "s1")
   # (The run layer's StackGAN case trains this config too: the compiled chunk is shared.)

@@ -201,20 +201,17 @@ def _embed_images(params, images, config):
   return x if config.image_encoder == "fixed" else networks(config)[1].apply(params["image"], x)
 
 
-def _batched(fn, x, size: int = 256) -> np.ndarray:
-  return np.concatenate([np.asarray(fn(x[i:i + size])) for i in range(0, len(x), size)])
-
-
 def embed_text(state: TextEncoderState, codes) -> np.ndarray:
   """Embeddings [N, emb_dim] of encoded captions [N, L] (see :func:`encode`)."""
-  return _batched(lambda c: _embed_text(state.params, jnp.asarray(c), state.config), np.asarray(codes))
+  return common.batched(lambda _, c: _embed_text(state.params, jnp.asarray(c), state.config),
+                        np.asarray(codes))
 
 
 def embed_images(state: TextEncoderState, images) -> np.ndarray:
   """Embeddings [N, emb_dim] of uint8 images [N, S, S, C] (fixed features [N, emb_dim] for
   ``image_encoder="fixed"``)."""
-  return _batched(lambda x: _embed_images(state.params, jnp.asarray(x), state.config),
-                  np.asarray(images))
+  return common.batched(lambda _, x: _embed_images(state.params, jnp.asarray(x), state.config),
+                        np.asarray(images))
 
 
 def encode(state: TextEncoderState, captions) -> np.ndarray:

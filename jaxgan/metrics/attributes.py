@@ -59,8 +59,9 @@ def train_attribute_classifier(steps: int = 800, batch_size: int = 64, seed: int
   it was trained there before, else trained and kept there; cached per process too."""
   name = (f"attribute-classifier-v{VERSION}-{SIDE}px-seed{seed}-{steps}x{batch_size}"
           f"-jax{jax.__version__}-{jax.default_backend()}.msgpack")
-  template = {"params": AttributeClassifier().init(jax.random.key(0), jnp.zeros((1, SIDE, SIDE, 3)))["params"],
-              "record": ""}
+  # (shapes alone: initialising the network eagerly to read the file into cost 1-4 s of every run)
+  shape = jax.eval_shape(AttributeClassifier().init, jax.random.key(0), jnp.zeros((1, SIDE, SIDE, 3)))
+  template = {"params": shape["params"], "record": ""}
 
   def make():
     params, accuracy = _train(steps, batch_size, seed)
@@ -80,7 +81,7 @@ def _train(steps: int, batch_size: int, seed: int):
   module = AttributeClassifier()
   x, attrs = to_classifier_input(x), jax.tree.map(jnp.asarray, attrs)
   key = jax.random.key(seed)
-  params = module.init(key, x[:1])["params"]
+  params = jax.jit(module.init)(key, x[:1])["params"]  # (the eager init's bits, in one program)
   tx = optax.adam(1e-3)
 
   def step(carry, k):
