@@ -136,12 +136,14 @@ def _precompile(program: Program, state) -> threading.Thread:
   return _in_background(lambda: program.precompile(abstract), "precompile")
 
 
-def compile_ahead(program: Program, loop: LoopConfig) -> threading.Thread | None:
-  """``program.compile_chunk`` of a new run's first chunk, in the background: started before
-  ``program.init()``, and joined by :func:`run_chunks` before that chunk's call (``ahead``)."""
+def compile_ahead(program: Program, loop: LoopConfig, step: int = 0) -> threading.Thread | None:
+  """``program.compile_chunk`` of the first chunk from ``step``, in the background: started
+  before the state is made (init, or the restore of a checkpoint at ``step``), and joined by
+  :func:`run_chunks` before that chunk's call (``ahead``)."""
   spi = program.steps_per_iteration
-  first = min(max(loop.log_every // spi, 1), loop.steps // spi)
-  if not first:
+  iters, chunk_iters = step // spi, max(loop.log_every // spi, 1)
+  first = min(chunk_iters - iters % chunk_iters, loop.steps // spi - iters)
+  if first <= 0:
     return None
   return _in_background(lambda: program.compile_chunk(first), "compile-ahead")
 

@@ -217,6 +217,8 @@ def resume(out: str, methods: Registry | Method, *, steps: int | None = None, pr
     program = run.program()
     checkpoints = Checkpoints(rundir.checkpoints, run.loop.keep_checkpoints,
                               program.async_checkpoints)
+    # (for the newest checkpoint: where it does not restore, the chunk is compiled again)
+    ahead = loop_lib.compile_ahead(program, run.loop, checkpoints.latest() or 0)
     t = clock()
     step, state, notes, passed = checkpoints.restore_latest(program.template(), loop_lib.all_finite)
     if step is None and passed:
@@ -247,7 +249,8 @@ def resume(out: str, methods: Registry | Method, *, steps: int | None = None, pr
     raise
   seconds_before = kept[-1].get("seconds", 0.0) if kept else 0.0
   return _train(run, rundir, program, state, checkpoints, progress, on_chunk, clock,
-                seconds_before, purge_step=(step or 0) + 1, restored=step is not None, start=start)
+                seconds_before, purge_step=(step or 0) + 1, restored=step is not None, start=start,
+                ahead=ahead)
 
 
 def reopen(out: str, methods: Registry | Method, step: int | None = None,

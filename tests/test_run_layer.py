@@ -293,3 +293,26 @@ def test_the_first_chunk_compiled_ahead_is_the_one_the_loop_calls(case, tmp_path
   finally:
     jax.monitoring.unregister_event_time_span_listener(listener)
   assert compiles == []
+
+
+@pytest.mark.parametrize("spi, steps, log_every, step, first", [
+    (1, 10, 4, 0, 4), (1, 10, 4, 6, 2), (1, 10, 4, 8, 2), (1, 10, 4, 10, None),
+    (2, 20, 8, 0, 4), (2, 20, 8, 12, 2), (2, 20, 8, 20, None)])
+def test_compile_ahead_compiles_the_first_chunk_the_loop_runs_from_a_step(spi, steps, log_every,
+                                                                          step, first):
+  """A resume from a checkpoint in the middle of a chunk first runs the rest of that chunk: that
+  length is compiled ahead; a run already at its end compiles nothing."""
+  from jaxrun import Program, loop
+
+  asked = []
+
+  class Recording(Program):
+    steps_per_iteration = spi
+
+    def compile_chunk(self, iterations):
+      asked.append(iterations)
+
+  thread = loop.compile_ahead(Recording(), LoopConfig(steps=steps, log_every=log_every), step)
+  if thread is not None:
+    thread.join()
+  assert asked == ([] if first is None else [first])
