@@ -91,8 +91,9 @@ class Program:
     """Compiles the chunk of ``iterations`` (:meth:`make_chunk`) before the state and the data
     exist, for the state the loop will pass (:meth:`template`'s shapes, as
     :func:`jaxrun.devices.on_first_device` commits them), so that the chunk's first call finds it
-    compiled. The loop calls it for a new run's first chunk on a thread of its own while
-    :meth:`init` runs and the data is made. Nothing by default."""
+    compiled. The run layer calls it for a run's first chunk (a new run's, or a resumed run's
+    from its newest checkpoint) on a thread of its own while :meth:`init` runs or the checkpoint
+    is restored, and the data is made. Nothing by default."""
 
   def precompile(self, state) -> None:
     """Compiles programs the run needs later (its evaluation) ahead of their first use, for the

@@ -9,7 +9,6 @@ GAN of Mirza & Osindero 2014: the same game with both players given the class la
 """
 
 import dataclasses
-from typing import Any
 
 import jax
 import jax.numpy as jnp
