@@ -136,13 +136,19 @@ def _precompile(program: Program, state) -> threading.Thread:
   return _in_background(lambda: program.precompile(abstract), "precompile")
 
 
+def _chunk_length(loop: LoopConfig, spi: int, iters: int) -> int:
+  """Iterations of the chunk that starts at iteration ``iters``: to the next multiple of
+  ``log_every`` or the end of the run (0 once it is done)."""
+  chunk_iters = max(loop.log_every // spi, 1)
+  return min(chunk_iters - iters % chunk_iters, loop.steps // spi - iters)
+
+
 def compile_ahead(program: Program, loop: LoopConfig, step: int = 0) -> threading.Thread | None:
   """``program.compile_chunk`` of the first chunk from ``step``, in the background: started
   before the state is made (init, or the restore of a checkpoint at ``step``), and joined by
   :func:`run_chunks` before that chunk's call (``ahead``)."""
   spi = program.steps_per_iteration
-  iters, chunk_iters = step // spi, max(loop.log_every // spi, 1)
-  first = min(chunk_iters - iters % chunk_iters, loop.steps // spi - iters)
+  first = _chunk_length(loop, spi, step // spi)
   if first <= 0:
     return None
   return _in_background(lambda: program.compile_chunk(first), "compile-ahead")
@@ -173,7 +179,7 @@ def run_chunks(program: Program, rundir: files.RunDir, checkpoints: Checkpoints,
   spi = program.steps_per_iteration
   main = hosts.is_main()  # the one process (of several) that writes the logs and shows progress
   step = program.step(state)
-  total_iters, chunk_iters = loop.steps // spi, max(loop.log_every // spi, 1)
+  total_iters = loop.steps // spi
   iters = step // spi
   chunks: dict[int, Callable] = {}
   bar = tqdm(total=total_iters * spi, initial=step, disable=not (progress and main),
@@ -186,7 +192,7 @@ def run_chunks(program: Program, rundir: files.RunDir, checkpoints: Checkpoints,
     if program.restarts and resumed and iters < total_iters:
       state = program.restart(state, step)
     while iters < total_iters:
-      n = min(chunk_iters - iters % chunk_iters, total_iters - iters)
+      n = _chunk_length(loop, spi, iters)
       warm = n in chunks  # the first call of each length compiles it
       if not warm:
         with timed(phases, "data", clock):  # what a program makes when first asked (its data)

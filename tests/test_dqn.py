@@ -277,7 +277,7 @@ def test_the_precompiled_evaluation_is_the_one_evaluate_calls(tmp_path):
     if event in loop.COMPILE_EVENTS:  # tracing included: a persistent cache's hit still traces
       compiles.append(event)
 
-  program.precompile(jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), state))
+  program.precompile(jax.eval_shape(lambda s: s, state))  # as the loop passes it
   jax.monitoring.register_event_time_span_listener(listener)
   try:
     assert program.evaluate(state, 100) == expected

@@ -132,7 +132,10 @@ def check_widths(hidden, width: int) -> None:
   check_positive("width", width)
 
 
-def batched(fn, x, size: int = 256) -> np.ndarray:
+BATCH_ROWS = 256  # batched's batch: a program that compiles its calls ahead reads it
+
+
+def batched(fn, x, size: int = BATCH_ROWS) -> np.ndarray:
   """``fn(start, batch)`` over the rows of ``x`` in batches of ``size`` (``start``: the batch's
   first row), concatenated on the host. Of several batches the last is padded to ``size`` (the
   padding's rows dropped), so that every batch runs one compiled program; a row's result must not

@@ -215,7 +215,8 @@ class StackGANProgram(program.StepProgram):
     """The evaluation's and the sample figure's programs (about 4 s of a first 32 px Stage-I run
     on 2 CPU cores), for the shapes :func:`evaluate` and :func:`sample_figure` call them with."""
     split, encoder = self.dataset.test, self.encoder.config
-    state, key, rows = devices.on_first_device(state), jax.random.key(0), min(len(split), 256)
+    state, key = devices.on_first_device(state), jax.random.key(0)
+    rows = min(len(split), common.BATCH_ROWS)  # evaluate()'s batches (common.batched)
     figure = min(FIGURE_ROWS, len(np.unique(split.y))) * FIGURE_PER_ROW
     for n in {rows, figure}:
       _generate.lower(state, key, jax.ShapeDtypeStruct((n, encoder.emb_dim), jnp.float32),
