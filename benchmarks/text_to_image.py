@@ -20,9 +20,19 @@ seed; ``--stage2-set FIELD=VALUE`` changes Stage-II's config, e.g. its unconditi
 
 Writes benchmarks/results/NAME.{json,md,png} (the JSON and table after each model, so an
 interrupted run keeps what it finished). Training speed leaves out the chunks that compiled.
+
+A run of several hours can be split: with ``--work DIR`` the runs are kept in DIR, and the same
+command again takes the models DIR has finished as they are, resumes the one a kill interrupted
+from its newest checkpoint (the same bits as a run never stopped) and trains the rest:
+
+  python benchmarks/text_to_image.py --seeds 3 --stage2-steps 1200 --work runs/t2i  # (killed)
+  python benchmarks/text_to_image.py --seeds 3 --stage2-steps 1200 --work runs/t2i  # goes on
+
+A resumed model's ``seconds`` are its loop's, summed over the processes that trained it.
 """
 
 import argparse
+import contextlib
 import os
 import sys
 import tempfile
@@ -36,18 +46,43 @@ import numpy as np  # noqa: E402
 import common  # noqa: E402
 from jaxgan.algos import METHODS, stackgan_run  # noqa: E402
 from jaxgan.program import load_data  # noqa: E402
-from jaxrun import LoopConfig, plots, run  # noqa: E402
+from jaxrun import LoopConfig, files, plots, run  # noqa: E402
+
+# A kept run (--work) checkpoints this often, so a kill loses at most these steps of a model.
+KEPT_CHECKPOINT_EVERY = 100
 
 
-def _train(method, size, steps, overrides, out, seed, **settings):
-  loop = LoopConfig(steps=steps, seed=seed, log_every=min(100, steps), sample_every=10**9,
-                    checkpoint_every=10**9, keep_checkpoints=1)
-  m = METHODS.get(method)
+def _train(method, size, steps, overrides, out, seed, keep: bool, **settings):
+  """(state, summary, seconds) of a new run in ``out``, or of the run a kill left there."""
   t = time.perf_counter()
+  if keep and os.path.exists(files.RunDir(out).config):
+    state, summary = run.resume(out, METHODS, progress=False)
+    return state, {**summary, "resumed": True}, summary["seconds"]
+  loop = LoopConfig(steps=steps, seed=seed, log_every=min(100, steps), sample_every=10**9,
+                    checkpoint_every=KEPT_CHECKPOINT_EVERY if keep else 10**9, keep_checkpoints=1)
+  m = METHODS.get(method)
   r = run.Run.new(m, out, settings=m.settings("shapes", image_size=size, **settings),
                   overrides=overrides, loop=loop)
   state, summary = run.train(r, progress=False)
   return state, summary, time.perf_counter() - t
+
+
+class Finished:
+  """The models a kept run (--work) has finished: their table rows and scores, in DIR/finished.json,
+  written after each model. A directory kept for other arguments is refused."""
+
+  def __init__(self, work: str, args: dict):
+    self.path = os.path.join(work, "finished.json")
+    done = files.read_json(self.path, "list of finished models") if os.path.exists(self.path) else None
+    if done is not None and done["args"] != args:
+      changed = sorted(k for k in args if done["args"].get(k) != args[k])
+      raise SystemExit(f"{work} holds a run of other arguments ({', '.join(changed)}); pass "
+                       "those of that run or another --work.")
+    self.args, self.models = args, (done or {}).get("models", {})
+
+  def add(self, key: str, value: dict) -> None:
+    self.models[key] = value
+    files.write_json(self.path, {"args": self.args, "models": self.models})
 
 
 def _sampling_speed(state, n: int = 256) -> float:
@@ -58,17 +93,23 @@ def _sampling_speed(state, n: int = 256) -> float:
   return n / (time.perf_counter() - t)
 
 
-def _figure(stages, encoder, args):
+def _figure(enc_dir, s1_dir, s2_dir, args):
   """Test captions, Stage-I and Stage-II samples of the same noise side by side."""
+  encoder, stage1, stage2 = (run.reopen(d, METHODS)[2] for d in (enc_dir, s1_dir, s2_dir))
   split = load_data(METHODS.get("stackgan").settings("shapes", image_size=4 * args.size)).test
   first = [int(np.nonzero(split.y == c)[0][0]) for c in np.unique(split.y)[:6]]
   texts = [split.captions[i, 0] for i in first]
-  s1 = stackgan_run.caption_samples(stages[1], encoder, texts, 4, jax.random.key(7))
-  s2 = stackgan_run.caption_samples(stages[2], encoder, texts, 4, jax.random.key(7))
+  s1 = stackgan_run.caption_samples(stage1, encoder, texts, 4, jax.random.key(7))
+  s2 = stackgan_run.caption_samples(stage2, encoder, texts, 4, jax.random.key(7))
   upscale = lambda x: np.repeat(np.repeat(x, 4, axis=1), 4, axis=2)
   os.makedirs(common.RESULTS, exist_ok=True)
   plots.captioned_rows([np.concatenate([upscale(a), b]) for a, b in zip(s1, s2)], texts,
                        os.path.join(common.RESULTS, f"{args.name}.png"))
+
+
+def _resumed(summary: dict) -> dict:
+  """A row's mark for a model that a kept run (--work) resumed after a kill."""
+  return {"resumed": True} if summary.get("resumed") else {}
 
 
 def _over_seeds(seeds: list[dict]) -> list[dict]:
@@ -103,51 +144,65 @@ def main():
   p.add_argument("--stage2-set", action="append", default=[], metavar="FIELD=VALUE",
                  help="a Stage-II config field (JSON value), e.g. unconditional_head=true")
   p.add_argument("--name", default="text_to_image")
+  p.add_argument("--work", help="keep the runs in this directory and, run again, go on from what "
+                 "it holds (see above); default: a temporary directory")
   args = p.parse_args()
   stage2_overrides = common.config_fields(p, args.stage2_set, "--stage2-set")
+  keep = args.work is not None
+  what = {k: v for k, v in vars(args).items() if k not in ("name", "work")}
 
   rows, result = [], {"seeds": []}
-  with tempfile.TemporaryDirectory() as work:
+  kept = contextlib.nullcontext(os.path.abspath(args.work)) if keep else None
+  with kept or tempfile.TemporaryDirectory() as work:
+    os.makedirs(work, exist_ok=True)
+    finished = Finished(work, what)
     enc_dir = os.path.join(work, "enc")
-    encoder, m, seconds = _train("text-encoder", args.size, args.encoder_steps, {}, enc_dir, args.seed)
-    enc = m["eval"]
-    result["text_encoder"] = {**enc, "seconds": seconds}
-    rows.append({"model": "text encoder (Reed char-CNN-RNN + CNN)", "steps": args.encoder_steps,
-                 "seconds": seconds, "zero_shot_top1_test": enc["test_zero_shot_top1"],
-                 "ap_at_50_test": enc["test_ap_at_50"]})
+    if "encoder" not in finished.models:
+      _, m, seconds = _train("text-encoder", args.size, args.encoder_steps, {}, enc_dir, args.seed,
+                             keep)
+      enc = m["eval"]
+      finished.add("encoder", {"scores": {**enc, "seconds": seconds}, "row": {
+          "model": "text encoder (Reed char-CNN-RNN + CNN)", "steps": args.encoder_steps,
+          "seconds": seconds, **_resumed(m), "zero_shot_top1_test": enc["test_zero_shot_top1"],
+          "ap_at_50_test": enc["test_ap_at_50"]}})
+    result["text_encoder"] = finished.models["encoder"]["scores"]
+    rows.append(finished.models["encoder"]["row"])
     print(rows[-1], flush=True)
     common.write(args.name, result, rows, "(partial: the run goes on)")
 
     for seed in range(args.seed, args.seed + args.seeds):
       s1_dir, s2_dir = (os.path.join(work, f"{d}-{seed}") for d in ("s1", "s2"))
-      stages, scores = {}, {"seed": seed}
+      scores = {"seed": seed}
       result["seeds"].append(scores)
       for stage, (steps, d, gf, df, size) in {
           1: (args.stage1_steps, s1_dir, args.gf, args.df, args.size),
           2: (args.stage2_steps, s2_dir, args.gf2, args.df2, 4 * args.size)}.items():
+        key = f"stage{stage}-seed{seed}"
         overrides = {"stage": stage, "gf_dim": gf, "df_dim": df,
                      **(stage2_overrides if stage == 2 else {})}
-        builds_on = {"text_encoder": enc_dir} if stage == 1 else {"stage1": s1_dir}
-        state, m, seconds = _train("stackgan", size, steps, overrides, d, seed, **builds_on)
-        ev = m["eval"]
-        stages[stage] = state
-        scores[f"stage{stage}"] = {**ev, "seconds": seconds, "overrides": overrides}
-        # Training speed without compilation (the loop times the chunks it had compiled before).
-        steps_per_s = m.get("steps_per_s", steps / seconds)
-        extra = "".join(f", {k} {v}" for k, v in stage2_overrides.items()) if stage == 2 else ""
-        rows.append({"model": f"StackGAN Stage-{'I' * stage} ({size}x{size}, gf {gf}, df {df}{extra})",
-                     "seed": seed, "steps": steps, "seconds": seconds,
-                     "train_images_per_s": steps_per_s * state.config.batch_size,
-                     "sample_images_per_s": _sampling_speed(state),
-                     "attribute_mean": ev["test_attribute_mean"],
-                     "attribute_all": ev["test_attribute_all"],
-                     "colour": ev["test_attribute_colour"], "shape": ev["test_attribute_shape"],
-                     "frechet": ev["test_frechet"], "inception_score": ev["test_inception_score"],
-                     "class_match": ev["test_class_match_generated"]})
+        if key not in finished.models:
+          builds_on = {"text_encoder": enc_dir} if stage == 1 else {"stage1": s1_dir}
+          state, m, seconds = _train("stackgan", size, steps, overrides, d, seed, keep, **builds_on)
+          ev = m["eval"]
+          # Training speed without compilation (the loop times the chunks it had compiled before).
+          steps_per_s = m.get("steps_per_s", steps / seconds)
+          extra = "".join(f", {k} {v}" for k, v in stage2_overrides.items()) if stage == 2 else ""
+          finished.add(key, {"scores": {**ev, "seconds": seconds, "overrides": overrides}, "row": {
+              "model": f"StackGAN Stage-{'I' * stage} ({size}x{size}, gf {gf}, df {df}{extra})",
+              "seed": seed, "steps": steps, "seconds": seconds, **_resumed(m),
+              "train_images_per_s": steps_per_s * state.config.batch_size,
+              "sample_images_per_s": _sampling_speed(state),
+              "attribute_mean": ev["test_attribute_mean"],
+              "attribute_all": ev["test_attribute_all"],
+              "colour": ev["test_attribute_colour"], "shape": ev["test_attribute_shape"],
+              "frechet": ev["test_frechet"], "inception_score": ev["test_inception_score"],
+              "class_match": ev["test_class_match_generated"]}})
+        scores[f"stage{stage}"] = finished.models[key]["scores"]
+        rows.append(finished.models[key]["row"])
         print(rows[-1], flush=True)
         common.write(args.name, result, rows, "(partial: the run goes on)")
       if seed == args.seed:
-        _figure(stages, encoder, args)
+        _figure(enc_dir, s1_dir, s2_dir, args)
     real_class_match = result["seeds"][0]["stage1"]["test_class_match_real"]
     classifier_real = result["seeds"][0]["stage1"]["test_attribute_classifier_real_test_mean"]
     if args.seeds > 1:
