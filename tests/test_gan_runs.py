@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxgan import GANConfig, WGANConfig, cli, program
+from jaxgan import GANConfig, WGANConfig, cli, generators, program
 from jaxgan.algos import METHODS
 from jaxrun import LoopConfig, run
 from jaxrun import loop as loop_lib
@@ -61,7 +61,7 @@ def test_cgan_grid_has_one_row_per_class(tmp_path, monkeypatch):
   r = _run(tmp_path / "c", "cgan", "digits", config, steps=2, log_every=2)
   state, _ = run.train(r, progress=False)
   prog, calls, asked = r.program(), [], []
-  monkeypatch.setattr(program.plots, "image_grid",
+  monkeypatch.setattr(generators.plots, "image_grid",
                       lambda images, path, ncols: calls.append((np.asarray(images), ncols)))
   generate = prog.generate
   monkeypatch.setattr(prog, "generate", lambda s, key, n, labels=None: asked.append(labels) or

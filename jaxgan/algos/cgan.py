@@ -5,7 +5,7 @@ both and this module names the conditional entry points: a config with ``num_cla
 (preset: ``GANConfig.mirza``, the paper's MLP/maxout networks) and the same pure steps.
 """
 
-from jaxgan import program
+from jaxgan import generators, program
 from jaxgan.algos import gan
 from jaxgan.algos.gan import (  # noqa: F401  (the conditional GAN's API)
     GANConfig, GANState, discriminator_step, generate, generator_step, networks, train_step)
@@ -31,7 +31,7 @@ def _mirza(dataset, **overrides) -> GANConfig:
   return GANConfig.mirza(dataset.data_shape, dataset.num_classes, **overrides)
 
 
-METHOD = program.generator_method(
+METHOD = generators.generator_method(
     "cgan", "the conditional GAN (Mirza & Osindero 2014)",
     program.Steps(init, train_step, generate, gan.hyperparameters, gan.SWEEPABLE, gan.FIXED),
     GANConfig, presets={"mirza": _mirza}, preset_for=lambda dataset, settings: "mirza",

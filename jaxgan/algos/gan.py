@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
-from jaxgan import losses, nets, optim, program
+from jaxgan import generators, losses, nets, optim, program
 from jaxgan.algos import common
 from jaxgan.algos.common import Player
 
@@ -234,7 +234,7 @@ def _unconditional(dataset, preset, **overrides) -> GANConfig:
   return getattr(GANConfig, preset)(dataset.data_shape, **overrides)
 
 
-METHOD = program.generator_method(
+METHOD = generators.generator_method(
     "gan", "the GAN (Goodfellow et al. 2014, Algorithm 1)",
     program.Steps(init, train_step, generate, hyperparameters, SWEEPABLE, FIXED),
     GANConfig,

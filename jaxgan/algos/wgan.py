@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
-from jaxgan import losses, nets, optim, program
+from jaxgan import generators, losses, nets, optim, program
 from jaxgan.algos import common
 from jaxgan.algos.common import Player
 
@@ -192,7 +192,7 @@ def generate(state: WGANState, key, n: int, labels=None) -> jax.Array:
 
 # ---- the run layer --------------------------------------------------------------------------------
 
-METHOD = program.generator_method(
+METHOD = generators.generator_method(
     "wgan", "the Wasserstein GAN with weight clipping (Arjovsky et al. 2017)",
     program.Steps(init, train_step, generate, hyperparameters, SWEEPABLE, FIXED), WGANConfig,
     presets={"paper": lambda d, **kw: WGANConfig(d.data_shape, **kw),
