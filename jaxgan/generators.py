@@ -136,6 +136,11 @@ class RunsProgram(GeneratorProgram):
     data, train_keys = devices.place_runs((self.data, self.train_key), n, shared=(0,))
     return lambda state: chunk(*devices.place_runs((state,), n), data, train_keys)
 
+  def compile_chunk(self, iterations: int) -> None:  # (over several devices: compiled at its call)
+    if self.settings.devices == 1:
+      runs_chunk(self.algo.train_step, iterations, 1).lower(
+          devices.on_first_device(self.template()), self.data_spec(), self.train_key).compile()
+
   def rows(self, step, iterations, metrics, seconds):
     """One row per generator iteration, each metric a list over the runs."""
     m = {k: np.asarray(v) for k, v in metrics.items()}  # [runs, iterations]

@@ -260,7 +260,7 @@ def test_a_restored_state_calls_the_program_its_fresh_state_compiled(tmp_path):
       jax.tree.leaves(fresh)[0].unsafe_buffer_pointer()  # committed where it is: no copy
 
 
-AHEAD = [p for p in REFUSALS if p.id in ("gan", "text-encoder", "stackgan", "dqn-CartPole-v1")]
+AHEAD = [p for p in REFUSALS if p.id in ("gan", "wgan", "text-encoder", "stackgan", "dqn-CartPole-v1")]
 
 
 @pytest.mark.parametrize("case", AHEAD)
@@ -268,6 +268,7 @@ def test_the_first_chunk_compiled_ahead_is_the_one_the_loop_calls(case, tmp_path
   """``Program.compile_chunk`` (a new run compiles its first chunk on another thread while the
   state and the data are made) compiles the very program the chunk's call runs: from abstract
   shapes, without the data (StackGAN says its caption embeddings' shape without embedding)."""
+  from jaxgan import generators
   from jaxgan import program as gan_program
   from jaxrl.dqn import program as dqn_program
   from jaxrun import loop
@@ -275,7 +276,7 @@ def test_the_first_chunk_compiled_ahead_is_the_one_the_loop_calls(case, tmp_path
   r = case.new(tmp_path / "r", text_encoder_run)
   program = r.program()
   iterations = r.loop.log_every // program.steps_per_iteration
-  for chunks in (gan_program.make_chunk, dqn_program.seeds_chunk):
+  for chunks in (gan_program.make_chunk, generators.runs_chunk, dqn_program.seeds_chunk):
     chunks.cache_clear()  # a new jitted function: nothing compiled for it yet
   program.compile_chunk(iterations)
   assert program._data is None if case.tool == "jaxgan" else True  # no data made to compile
