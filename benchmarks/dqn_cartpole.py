@@ -110,14 +110,15 @@ def purejaxrl_run(args, python: str, seeds: int) -> dict:
 
 def whole_processes(args, pure_python: str) -> dict:
   """Wall seconds of whole processes (start-up, imports, compilation, training, and for jaxrl its
-  checkpoints, metrics and final evaluation), one seed, sides alternated over the rounds."""
+  checkpoints, metrics and final evaluation), one seed, sides alternated over the rounds: the
+  command with the cleanrl preset as it is and with PureJaxRL's 10 environments."""
   import subprocess
   import tempfile
 
-  def jaxrl_cli():
+  def jaxrl_cli(*flags):
     with tempfile.TemporaryDirectory() as tmp:
       cmd = [sys.executable, "-m", "jaxrl.cli", "train", "dqn", "--env", "CartPole-v1", "--preset",
-             "cleanrl", "--steps", str(args.steps), "--seeds", "1", "--seed", str(args.seed),
+             "cleanrl", *flags, "--steps", str(args.steps), "--seeds", "1", "--seed", str(args.seed),
              "--eval-every", "0", "--out", os.path.join(tmp, "run"), "--no-progress"]
       # A fresh user cache: compiled from scratch, as PureJaxRL's process is (a later run of
       # the command reads its programs back from ~/.cache/jaxgan/xla-HOST).
@@ -135,7 +136,10 @@ def whole_processes(args, pure_python: str) -> dict:
     purejaxrl_run(args, pure_python, 1)
     return time.perf_counter() - t
 
-  sides = {"jaxrl train dqn (whole command)": jaxrl_cli}
+  # The preset as it is (one environment), and PureJaxRL's own layout of 10 environments.
+  sides = {"jaxrl train dqn --preset cleanrl (whole command)": jaxrl_cli,
+           "jaxrl train dqn --preset cleanrl --num-envs 10 (whole command)":
+               functools.partial(jaxrl_cli, "--num-envs", "10")}
   if args.purejaxrl:
     sides["PureJaxRL (whole process)"] = purejaxrl
   walls = {}
@@ -159,7 +163,8 @@ def main():
   p.add_argument("--peer-steps", type=int, default=None,
                  help="environment steps for the SB3/SBX peers (default --steps)")
   p.add_argument("--cli", action="store_true",
-                 help="also time whole processes: `jaxrl train dqn` (1 seed) against PureJaxRL's")
+                 help="also time whole processes: `jaxrl train dqn` (1 seed; the cleanrl preset and "
+                      "with --num-envs 10) against PureJaxRL's")
   p.add_argument("--devices", type=int, default=1,
                  help="also time the vmapped rows with the seeds split over this many devices "
                       "(CPU devices are made for it on a CPU-only machine)")
