@@ -70,6 +70,30 @@ def runs_mesh(devices: int):
                        axis_types=(jax.sharding.AxisType.Auto,))
 
 
+RUN_LAYOUTS = ("vmap", "loops")
+
+
+def over_runs(fn, layout: str):
+  """``fn`` of one run's arrays, mapped over their leading axis of independent runs. ``vmap``
+  batches the runs into one computation. ``loops`` traces ``fn`` once per run, side by side in one
+  program: each run then is the program of a run alone and gives its bits, at any number of runs
+  and under :func:`over_devices` (XLA:CPU vectorises a batched computation by its width, and the
+  last bits differ), for a compilation that grows with the runs."""
+  import jax
+  import jax.numpy as jnp
+
+  if layout not in RUN_LAYOUTS:
+    raise ValueError(f"the runs' layout is one of {RUN_LAYOUTS}, got {layout!r}.")
+  if layout == "vmap":
+    return jax.vmap(fn)
+
+  def looped(*args):
+    runs = jax.tree.leaves(args)[0].shape[0]
+    outs = [fn(*jax.tree.map(lambda x: x[r], args)) for r in range(runs)]
+    return jax.tree.map(lambda *x: jnp.stack(x), *outs)
+  return looped
+
+
 def over_devices(fn, devices: int, shared: tuple[int, ...] = ()):
   """``fn`` of arrays whose leading axis is independent runs (seeds, a sweep's configurations,
   which never interact) with the runs split over ``devices`` devices: each device runs its own,

@@ -156,6 +156,7 @@ def test_unknown_preset():
     (["train", "dqn", "--epsilon-start", "2"], "epsilon_start must lie in"),
     (["train", "dqn", "--env", "MountainCarContinuous-v0"], "discrete actions"),
     (["train", "dqn", "--seeds", "3", "--devices", "2"], "--devices (2) must be at least 1 and divide --seeds (3)"),
+    (["train", "dqn", "--seed-layout", "grid"], "seed_layout must be one of ('vmap', 'loops'), got 'grid'"),
     (["train", "dqn", "--sweep", "lr=1e-3"], "--sweep 'lr=1e-3': lr is not a hyperparameter of DQN. Sweepable: learning_rate"),
     (["train", "dqn", "--sweep", "batch_size=32,64"], "batch_size cannot be swept: it sets array shapes"),
     (["train", "dqn", "--sweep", "double=0,1"], "double cannot be swept: it chooses the program's code"),
@@ -210,8 +211,8 @@ def test_seeds_split_over_devices_agree_with_the_single_device_run():
 
   def train(devices):
     state = jax.jit(run_devices.over_devices(init, devices))(keys)
-    state, m1 = dqn_program.seeds_chunk(150, devices)(state)
-    state, m2 = dqn_program.seeds_chunk(150, devices)(state)
+    state, m1 = dqn_program.seeds_chunk(150, devices, "vmap")(state)
+    state, m2 = dqn_program.seeds_chunk(150, devices, "vmap")(state)
     return state, np.asarray(m1["episodes"]) + np.asarray(m2["episodes"])
 
   one, episodes = train(1)
@@ -235,6 +236,34 @@ def _sweep_program(settings, tmp_path, name, **overrides):
   for _ in range(2):
     state, _ = program.make_chunk(150)(state)
   return program, state
+
+
+def test_with_the_loops_layout_each_seed_is_bitwise_the_seed_trained_alone(tmp_path):
+  """--seed-layout loops: each seed its own loop in the program. 2 seeds on one device, the same
+  split over 2 devices, and seed 0 trained alone (--seeds 1) give the same bits, parameters and
+  greedy returns, and so do a sweep's run and its standalone run; the vmapped layout gives them
+  only to float32 rounding (tests above and below)."""
+  def trained(name, **settings):
+    program, state = _sweep_program(dqn_program.DQNSettings(seed_layout="loops", **settings),
+                                    tmp_path, name)
+    return state.params, program.evaluate(state, 300, episodes=2)[0]["eval_return"]
+
+  one, one_returns = trained("one", seeds=2)
+  split, split_returns = trained("split", seeds=2, devices=2)
+  alone, alone_returns = trained("alone", seeds=1)
+  assert len(split["params"]["Dense_0"]["kernel"].sharding.device_set) == 2
+  chex.assert_trees_all_equal(split, one)
+  chex.assert_trees_all_equal(alone, jax.tree.map(lambda x: x[:1], one))
+  assert split_returns == one_returns and alone_returns == one_returns[:1]
+  assert not np.array_equal(one["params"]["Dense_0"]["kernel"][0],
+                            one["params"]["Dense_0"]["kernel"][1])  # two seeds, trained apart
+  # a sweep's second configuration, with 32-unit layers (where the vmapped layout's bits part),
+  # against its standalone run
+  _, swept = _sweep_program(dqn_program.DQNSettings(seed_layout="loops", sweep=("gamma=0.98,0.99",)),
+                            tmp_path, "sweep")
+  _, standalone = _sweep_program(dqn_program.DQNSettings(seed_layout="loops"), tmp_path, "gamma",
+                                 gamma=0.99)
+  chex.assert_trees_all_equal(jax.tree.map(lambda x: x[1:], swept.params), standalone.params)
 
 
 def test_a_sweep_run_equals_the_standalone_run_of_its_configuration_and_seed(tmp_path):

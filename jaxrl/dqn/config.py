@@ -7,6 +7,7 @@ import dataclasses
 from jaxrl.envs import atari
 from jaxrl.nets import NETWORKS
 from jaxrun import sweeps
+from jaxrun.devices import RUN_LAYOUTS
 
 LOSSES = ("squared", "huber")
 OPTIMIZERS = ("adam", "rmsprop")
@@ -246,3 +247,29 @@ def check_environment(config: DQNConfig, env) -> None:
   if kind == "nature" and tuple(env.observation_shape) != (4, 84, 84):
     raise ValueError(f"the Nature Q-network takes 4x84x84 frame stacks; {config.env} gives "
                      f"{env.observation_shape}.")
+
+
+ENV_STEPPING = ("auto", "xla", "host")
+
+
+@dataclasses.dataclass(frozen=True)
+class DQNSettings:
+  env: str = "CartPole-v1"     # gymnax environment (CartPole-v1, Acrobot-v1, MountainCar-v0, the MinAtar games) or envpool Atari game (Pong-v5, Breakout-v5, ...; needs the atari extra)
+  seeds: int = 1               # independent agents trained together (vmap); Atari: 1
+  devices: int = 1             # devices the seeds are split over, each running its own seeds' loop (a CPU-only machine gets that many CPU devices, one thread each); must divide --seeds
+  env_stepping: str = "auto"   # Atari: step envpool inside jit (xla) or from Python (host); auto: xla, host on TPU
+  seed_layout: str = "vmap"    # vmap: the seeds batched in one computation; loops: each seed its own loop in the program, bitwise the same seed trained alone on any --seeds and --devices (a vmap's last bits depend on its width), its compilation growing with the seeds
+  sweep: tuple[str, ...] = dataclasses.field(default=(), metadata={"repeatable": True, "metavar": "FIELD=V1,V2"})  # FIELD=V1,V2,...: train every combination of the values (times --seeds) in one program; repeat the flag for more fields; sweepable: learning_rate gamma tau huber_delta max_grad_norm epsilon_start epsilon_end exploration_steps target_update_every
+
+  def __post_init__(self):
+    object.__setattr__(self, "sweep", tuple(self.sweep))
+    parse_sweep(self.sweep)  # bad input fails here, before any work
+    if self.seeds < 1:
+      raise ValueError(f"seeds must be >= 1, got {self.seeds}.")
+    if self.devices < 1 or self.seeds % self.devices:
+      raise ValueError(f"--devices ({self.devices}) must be at least 1 and divide --seeds "
+                       f"({self.seeds}): each device trains the same number of seeds.")
+    if self.seed_layout not in RUN_LAYOUTS:
+      raise ValueError(f"seed_layout must be one of {RUN_LAYOUTS}, got {self.seed_layout!r}.")
+    if self.env_stepping not in ENV_STEPPING:
+      raise ValueError(f"env_stepping must be one of {ENV_STEPPING}, got {self.env_stepping!r}.")

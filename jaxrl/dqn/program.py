@@ -1,7 +1,8 @@
 """DQN on the run layer (``jaxrl train dqn``): what the loop runs, with seeds vmapped.
 
 A chunk is ``jit(vmap(run))`` over ``log_every`` environment steps for every seed at once, its
-state donated (updated in place). Between chunks: one JSON line of metrics (per-seed lists and
+state donated (updated in place); with ``--seed-layout loops`` each seed runs its own loop in the
+chunk instead (:func:`jaxrun.devices.over_runs`), which keeps every seed bitwise its run alone. Between chunks: one JSON line of metrics (per-seed lists and
 their mean), evaluation at intervals, checkpoints of the whole state (networks, optimiser, replay
 buffer, environments). Iteration t of a seed uses ``fold_in(key, t)``, so a resumed run equals an
 uninterrupted one bitwise. The run's keys: per seed, ``per_index(streams(seed, 2)[0], seeds)`` to
@@ -27,33 +28,11 @@ import numpy as np
 from jaxrl import envs
 from jaxrl.dqn import algorithm as dqn
 from jaxrl.dqn import atari as dqn_atari
-from jaxrl.dqn.config import PRESETS, DQNConfig, check_environment, parse_sweep, sweep_grid
+from jaxrl.dqn.config import (PRESETS, DQNConfig, DQNSettings, check_environment, parse_sweep,
+                              sweep_grid)
 from jaxrl.envs import atari
 from jaxrun import Method, Program, aggregate, hosts, keys, plots, sweeps
-from jaxrun.devices import on_first_device, over_devices, place_runs, runs_mesh
-
-ENV_STEPPING = ("auto", "xla", "host")
-
-
-@dataclasses.dataclass(frozen=True)
-class DQNSettings:
-  env: str = "CartPole-v1"     # gymnax environment (CartPole-v1, Acrobot-v1, MountainCar-v0, the MinAtar games) or envpool Atari game (Pong-v5, Breakout-v5, ...; needs the atari extra)
-  seeds: int = 1               # independent agents trained together (vmap); Atari: 1
-  devices: int = 1             # devices the seeds are split over, each running its own seeds' loop (a CPU-only machine gets that many CPU devices, one thread each); must divide --seeds
-  env_stepping: str = "auto"   # Atari: step envpool inside jit (xla) or from Python (host); auto: xla, host on TPU
-  sweep: tuple[str, ...] = dataclasses.field(default=(), metadata={"repeatable": True, "metavar": "FIELD=V1,V2"})  # FIELD=V1,V2,...: train every combination of the values (times --seeds) in one program; repeat the flag for more fields; sweepable: learning_rate gamma tau huber_delta max_grad_norm epsilon_start epsilon_end exploration_steps target_update_every
-
-  def __post_init__(self):
-    object.__setattr__(self, "sweep", tuple(self.sweep))
-    parse_sweep(self.sweep)  # bad input fails here, before any work
-    if self.seeds < 1:
-      raise ValueError(f"seeds must be >= 1, got {self.seeds}.")
-    if self.devices < 1 or self.seeds % self.devices:
-      raise ValueError(f"--devices ({self.devices}) must be at least 1 and divide --seeds "
-                       f"({self.seeds}): each device trains the same number of seeds.")
-    if self.env_stepping not in ENV_STEPPING:
-      raise ValueError(f"env_stepping must be one of {ENV_STEPPING}, got {self.env_stepping!r}.")
-
+from jaxrun.devices import on_first_device, over_devices, over_runs, place_runs, runs_mesh
 
 def seed_keys(seed: int, seeds: int) -> tuple[jax.Array, jax.Array]:
   """(train keys [seeds], evaluation keys [seeds]): independent streams of one seed."""
@@ -79,15 +58,17 @@ def env_stepping(settings: DQNSettings) -> str:
 
 @functools.cache
 def make_evaluate(config: DQNConfig, episodes: int | None = None, epsilon: float | None = None,
-                  xla: bool = True):
-  """(params [seeds], keys [seeds]) -> returns [seeds, episodes]. Atari: (params of the one seed,
-  keys [1]) -> returns [1, episodes]."""
+                  xla: bool = True, layout: str = "vmap"):
+  """(params [seeds], keys [seeds]) -> returns [seeds, episodes], the seeds laid out as
+  :func:`jaxrun.devices.over_runs` does. Atari: (params of the one seed, keys [1]) -> returns [1,
+  episodes]."""
   if config.atari:
     def evaluate(params, keys_):
       return np.asarray(dqn_atari.evaluate_atari(params, config, keys_[0], episodes, epsilon,
                                                  xla)["returns"])[None]
     return evaluate
-  return jax.jit(jax.vmap(lambda p, k: dqn.evaluate(p, config, k, episodes, epsilon)["returns"]))
+  return jax.jit(over_runs(lambda p, k: dqn.evaluate(p, config, k, episodes, epsilon)["returns"],
+                           layout))
 
 
 def evaluation_summary(returns: np.ndarray, env: str = "") -> dict:
@@ -116,13 +97,14 @@ def summary_row(step: int, seconds: float, m: dict) -> dict:
 
 
 @functools.cache
-def seeds_chunk(iterations: int, devices: int):  # devices always given: one cache entry
+def seeds_chunk(iterations: int, devices: int, layout: str):  # all given always: one cache entry
   """``chunk(states) -> (states, per-seed summary)``: ``iterations`` iterations of every seed, the
-  states donated (updated in place), the seeds split over ``devices``. One per (length, devices)
-  in a process (the config rides in the states), so that a resume or the next run of the same
-  config reuses its compilation."""
+  states donated (updated in place), the seeds split over ``devices`` and laid out on each as
+  :func:`jaxrun.devices.over_runs` does. One per (length, devices, layout) in a process (the
+  config rides in the states), so that a resume or the next run of the same config reuses its
+  compilation."""
   def chunk(states):
-    states, m = jax.vmap(lambda s: dqn.run(s, iterations))(states)
+    states, m = over_runs(lambda s: dqn.run(s, iterations), layout)(states)
     return states, dqn.summarize(m)
   chunk = jax.jit(over_devices(chunk, devices), donate_argnums=0)
   return chunk if devices == 1 else lambda states: chunk(*place_runs((states,), devices))
@@ -166,7 +148,7 @@ class SeedsProgram(Program):
     return jax.tree.map(lambda *x: jnp.stack(x), *per_run)
 
   def init(self):
-    init = jax.vmap(lambda k, h: dqn.init(k, self.config, hyper=h))
+    init = over_runs(lambda k, h: dqn.init(k, self.config, hyper=h), self.settings.seed_layout)
     n = self.settings.devices
     return jax.jit(over_devices(init, n))(*place_runs((self.train_keys, self.hyperparameters()), n))
 
@@ -174,11 +156,12 @@ class SeedsProgram(Program):
     return first_seed(state.iteration) * self.config.train_every
 
   def make_chunk(self, iterations: int):
-    return seeds_chunk(iterations, self.settings.devices)
+    return seeds_chunk(iterations, self.settings.devices, self.settings.seed_layout)
 
   def compile_chunk(self, iterations: int):  # (Atari's chunk is compiled for its pool: made in init)
     if self.settings.devices == 1 and not self.config.atari:
-      seeds_chunk(iterations, 1).lower(on_first_device(self.template())).compile()
+      seeds_chunk(iterations, 1, self.settings.seed_layout).lower(
+          on_first_device(self.template())).compile()
 
   def rows(self, step, iterations, metrics, seconds):
     row = summary_row(step + iterations * self.steps_per_iteration, seconds, metrics)
@@ -196,7 +179,7 @@ class SeedsProgram(Program):
     return metrics["loss"], state.params  # the replay buffer is too large to scan every chunk
 
   def evaluator(self, episodes=None, epsilon=None):
-    return make_evaluate(self.config, episodes, epsilon)
+    return make_evaluate(self.config, episodes, epsilon, layout=self.settings.seed_layout)
 
   def precompile(self, state):
     """The default evaluation's program, for the params :meth:`evaluate` passes (on the first
