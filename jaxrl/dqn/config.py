@@ -255,7 +255,7 @@ ENV_STEPPING = ("auto", "xla", "host")
 @dataclasses.dataclass(frozen=True)
 class DQNSettings:
   env: str = "CartPole-v1"     # gymnax environment (CartPole-v1, Acrobot-v1, MountainCar-v0, the MinAtar games) or envpool Atari game (Pong-v5, Breakout-v5, ...; needs the atari extra)
-  seeds: int = 1               # independent agents trained together (vmap); Atari: 1
+  seeds: int = 1               # independent agents trained together in one program (see --seed-layout); Atari: 1
   devices: int = 1             # devices the seeds are split over, each running its own seeds' loop (a CPU-only machine gets that many CPU devices, one thread each); must divide --seeds
   env_stepping: str = "auto"   # Atari: step envpool inside jit (xla) or from Python (host); auto: xla, host on TPU
   seed_layout: str = "vmap"    # vmap: the seeds batched in one computation; loops: each seed its own loop in the program, bitwise the same seed trained alone on any --seeds and --devices (a vmap's last bits depend on its width), its compilation growing with the seeds
