@@ -1,12 +1,13 @@
-"""DQN on the run layer (``jaxrl train dqn``): what the loop runs, with seeds vmapped.
+"""DQN on the run layer (``jaxrl train dqn``): what the loop runs, with the seeds in one program.
 
 A chunk is ``jit(vmap(run))`` over ``log_every`` environment steps for every seed at once, its
 state donated (updated in place); with ``--seed-layout loops`` each seed runs its own loop in the
-chunk instead (:func:`jaxrun.devices.over_runs`), which keeps every seed bitwise its run alone. Between chunks: one JSON line of metrics (per-seed lists and
-their mean), evaluation at intervals, checkpoints of the whole state (networks, optimiser, replay
-buffer, environments). Iteration t of a seed uses ``fold_in(key, t)``, so a resumed run equals an
-uninterrupted one bitwise. The run's keys: per seed, ``per_index(streams(seed, 2)[0], seeds)`` to
-train and ``[1]`` to evaluate.
+chunk instead (:func:`jaxrun.devices.over_runs`), which keeps every seed bitwise its run alone.
+Between chunks: one JSON line of metrics (per-seed lists and their mean), evaluation at
+intervals, checkpoints of the whole state (networks, optimiser, replay buffer, environments).
+Iteration t of a seed uses ``fold_in(key, t)``, so a resumed run equals an uninterrupted one
+bitwise. The run's keys: per seed, ``per_index(streams(seed, 2)[0], seeds)`` to train and ``[1]``
+to evaluate.
 
 Atari (envpool) runs one seed (a pool cannot be vmapped; run seeds as separate processes) with the
 environments stepped inside the jitted chunk through envpool's XLA interface (on a TPU, where
@@ -33,6 +34,7 @@ from jaxrl.dqn.config import (PRESETS, DQNConfig, DQNSettings, check_environment
 from jaxrl.envs import atari
 from jaxrun import Method, Program, aggregate, hosts, keys, plots, sweeps
 from jaxrun.devices import on_first_device, over_devices, over_runs, place_runs, runs_mesh
+
 
 def seed_keys(seed: int, seeds: int) -> tuple[jax.Array, jax.Array]:
   """(train keys [seeds], evaluation keys [seeds]): independent streams of one seed."""
