@@ -81,10 +81,10 @@ def check_runs_fit(steps, name: str, config, settings) -> None:
 
 
 @functools.cache
-def runs_chunk(train_step, length: int, n_devices: int = 1):
-  """The chunk of :func:`jaxgan.program.make_chunk`, vmapped over the runs' states and train keys
-  (the data shared), the runs split over ``n_devices``."""
-  chunk = jax.vmap(chunk_of(train_step, length), in_axes=(0, None, 0))
+def runs_chunk(train_step, length: int, n_devices: int, layout: str):  # all given: one cache entry
+  """The chunk of :func:`jaxgan.program.make_chunk` over the runs' states and train keys (the data
+  shared), laid out as :func:`jaxrun.devices.over_runs` does, the runs split over ``n_devices``."""
+  chunk = devices.over_runs(chunk_of(train_step, length), layout, shared=(1,))
   return jax.jit(devices.over_devices(chunk, n_devices, shared=(1,)))
 
 
@@ -121,10 +121,11 @@ class RunsProgram(GeneratorProgram):
   def init(self):
     n = self.settings.devices
     if self.algo.hyperparameters is None:
-      init = jax.vmap(lambda k: self.algo.init(k, self.config))
+      init = devices.over_runs(lambda k: self.algo.init(k, self.config), self.settings.seed_layout)
       return jax.jit(devices.over_devices(init, n))(*devices.place_runs((self.init_key,), n))
     hyper = _stack([self.algo.hyperparameters(c) for _, c in self.grid for _ in self.seeds])
-    init = jax.vmap(lambda k, h: self.algo.init(k, self.config, h))
+    init = devices.over_runs(lambda k, h: self.algo.init(k, self.config, h),
+                             self.settings.seed_layout)
     return jax.jit(devices.over_devices(init, n))(*devices.place_runs((self.init_key, hyper), n))
 
   def step(self, state) -> int:
@@ -132,13 +133,13 @@ class RunsProgram(GeneratorProgram):
 
   def make_chunk(self, iterations: int):
     n = self.settings.devices
-    chunk = runs_chunk(self.algo.train_step, iterations, n)
+    chunk = runs_chunk(self.algo.train_step, iterations, n, self.settings.seed_layout)
     data, train_keys = devices.place_runs((self.data, self.train_key), n, shared=(0,))
     return lambda state: chunk(*devices.place_runs((state,), n), data, train_keys)
 
   def compile_chunk(self, iterations: int) -> None:  # (over several devices: compiled at its call)
     if self.settings.devices == 1:
-      runs_chunk(self.algo.train_step, iterations, 1).lower(
+      runs_chunk(self.algo.train_step, iterations, 1, self.settings.seed_layout).lower(
           devices.on_first_device(self.template()), self.data_spec(), self.train_key).compile()
 
   def rows(self, step, iterations, metrics, seconds):

@@ -32,7 +32,8 @@ class DataSettings:
   max_examples: int | None = None    # at most this many tfds examples (shapes, folder: images per class)
   devices: int = 1                   # data-parallel over this many devices (several runs: the runs split over them)
   eval_samples: int = 10_000         # generated samples for the image metrics
-  seeds: int = 1                     # runs trained together in one program (vmap): run s trains what `--seed SEED+s` trains alone
+  seeds: int = 1                     # runs trained together in one program: run s trains what `--seed SEED+s` trains alone (see --seed-layout)
+  seed_layout: str = "vmap"          # several runs: vmap batches them, equal to their runs alone to float32 rounding; loops gives each its own loop in the program, bitwise its run alone, its compilation growing with the runs
   sweep: tuple[str, ...] = dataclasses.field(default=(), metadata={"repeatable": True, "metavar": "FIELD=V1,V2"})  # FIELD=V1,V2,...: every combination of the values (times --seeds) in one program; repeat for more fields; gan, cgan: learning_rate k; wgan: learning_rate clip n_critic
 
   def __post_init__(self):
@@ -40,6 +41,8 @@ class DataSettings:
     for name in ("devices", "eval_samples", "seeds"):
       if getattr(self, name) < 1:
         raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}.")
+    if self.seed_layout not in devices.RUN_LAYOUTS:
+      raise ValueError(f"seed_layout must be one of {devices.RUN_LAYOUTS}, got {self.seed_layout!r}.")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -73,23 +73,26 @@ def runs_mesh(devices: int):
 RUN_LAYOUTS = ("vmap", "loops")
 
 
-def over_runs(fn, layout: str):
-  """``fn`` of one run's arrays, mapped over their leading axis of independent runs. ``vmap``
-  batches the runs into one computation. ``loops`` traces ``fn`` once per run, side by side in one
-  program: each run then is the program of a run alone and gives its bits, at any number of runs
-  and under :func:`over_devices` (XLA:CPU vectorises a batched computation by its width, and the
-  last bits differ), for a compilation that grows with the runs."""
+def over_runs(fn, layout: str, shared: tuple[int, ...] = ()):
+  """``fn`` of one run's arrays, mapped over their leading axis of independent runs (``shared``:
+  the positions of arguments every run takes whole, a dataset). ``vmap`` batches the runs into
+  one computation. ``loops`` traces ``fn`` once per run, side by side in one program: each run
+  then is the program of a run alone and gives its bits, at any number of runs and under
+  :func:`over_devices` (XLA:CPU vectorises a batched computation by its width, and the last bits
+  differ), for a compilation that grows with the runs."""
   import jax
   import jax.numpy as jnp
 
   if layout not in RUN_LAYOUTS:
     raise ValueError(f"the runs' layout is one of {RUN_LAYOUTS}, got {layout!r}.")
   if layout == "vmap":
-    return jax.vmap(fn)
+    return lambda *args: jax.vmap(fn, in_axes=tuple(None if i in shared else 0
+                                                    for i in range(len(args))))(*args)
 
   def looped(*args):
-    runs = jax.tree.leaves(args)[0].shape[0]
-    outs = [fn(*jax.tree.map(lambda x: x[r], args)) for r in range(runs)]
+    runs = jax.tree.leaves([a for i, a in enumerate(args) if i not in shared])[0].shape[0]
+    outs = [fn(*(a if i in shared else jax.tree.map(lambda x: x[r], a) for i, a in enumerate(args)))
+            for r in range(runs)]
     return jax.tree.map(lambda *x: jnp.stack(x), *outs)
   return looped
 

@@ -5,6 +5,7 @@ method: tests/test_run_layer.py)."""
 import json
 import os
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -166,6 +167,21 @@ def test_runs_split_over_devices_agree_with_one_device(tmp_path):
   assert len(jax.tree.leaves(split.critic.params)[0].sharding.device_set) == 2
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6),
                one.critic.params, split.critic.params)
+
+
+def test_with_the_loops_layout_each_run_is_bitwise_its_standalone_run(tmp_path):
+  """--seed-layout loops: each run its own loop in the program. Seeds and a sweep's clip on one
+  device and split over 2 give the standalone runs' bits (the vmapped layout: float32 rounding)."""
+  loops = dict(dataset="ring8", seeds=2, sweep=("clip=0.05,0.1",), seed_layout="loops")
+  runs, one = _program_after(tmp_path / "one", program.DataSettings(**loops), 3, 6)
+  _, split = _program_after(tmp_path / "two", program.DataSettings(**loops, devices=2), 3, 6)
+  chex.assert_trees_all_equal(split.critic.params, one.critic.params)
+  for c, s in ((0, 0), (1, 1)):
+    _, alone = _program_after(tmp_path / f"alone{c}{s}", program.DataSettings("ring8"), 3 + s, 6,
+                              **runs.grid[c][0])
+    chex.assert_trees_all_equal(runs.run_state(one, c * 2 + s).critic.params, alone.critic.params)
+    chex.assert_trees_all_equal(runs.run_state(one, c * 2 + s).generator.params,
+                                alone.generator.params)
 
 
 def _equal(a, b) -> bool:
