@@ -41,8 +41,7 @@ class DataSettings:
     for name in ("devices", "eval_samples", "seeds"):
       if getattr(self, name) < 1:
         raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}.")
-    if self.seed_layout not in devices.RUN_LAYOUTS:
-      raise ValueError(f"seed_layout must be one of {devices.RUN_LAYOUTS}, got {self.seed_layout!r}.")
+    devices.check_run_layout(self.seed_layout)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -73,6 +73,13 @@ def runs_mesh(devices: int):
 RUN_LAYOUTS = ("vmap", "loops")
 
 
+def check_run_layout(layout: str) -> None:
+  """The --seed-layout of a method's settings (checked there, before any work) and of
+  :func:`over_runs`."""
+  if layout not in RUN_LAYOUTS:
+    raise ValueError(f"seed_layout must be one of {RUN_LAYOUTS}, got {layout!r}.")
+
+
 def over_runs(fn, layout: str, shared: tuple[int, ...] = ()):
   """``fn`` of one run's arrays, mapped over their leading axis of independent runs (``shared``:
   the positions of arguments every run takes whole, a dataset). ``vmap`` batches the runs into
@@ -83,8 +90,7 @@ def over_runs(fn, layout: str, shared: tuple[int, ...] = ()):
   import jax
   import jax.numpy as jnp
 
-  if layout not in RUN_LAYOUTS:
-    raise ValueError(f"the runs' layout is one of {RUN_LAYOUTS}, got {layout!r}.")
+  check_run_layout(layout)
   if layout == "vmap":
     return lambda *args: jax.vmap(fn, in_axes=tuple(None if i in shared else 0
                                                     for i in range(len(args))))(*args)

@@ -95,6 +95,7 @@ def test_cgan_grid_has_one_row_per_class(tmp_path, monkeypatch):
     (["train", "wgan", "--preset", "nature"], "unknown preset 'nature' for wgan"),
     (["train", "dcgan"], "unknown method 'dcgan'"),
     (["train", "wgan", "--seeds", "0"], "seeds must be >= 1"),
+    (["train", "wgan", "--seed-layout", "grid"], "seed_layout must be one of ('vmap', 'loops'), got 'grid'"),
     (["train", "wgan", "--sweep", "width=32,64"], "width cannot be swept: it sets the networks"),
     (["train", "wgan", "--sweep", "gamma=0.9"], "gamma is not a hyperparameter of wgan. Sweepable: learning_rate, clip, n_critic"),
     (["train", "wgan", "--sweep", "clip=0.1,0"], "clip must be > 0"),

@@ -7,7 +7,7 @@ import dataclasses
 from jaxrl.envs import atari
 from jaxrl.nets import NETWORKS
 from jaxrun import sweeps
-from jaxrun.devices import RUN_LAYOUTS
+from jaxrun.devices import check_run_layout
 
 LOSSES = ("squared", "huber")
 OPTIMIZERS = ("adam", "rmsprop")
@@ -269,7 +269,6 @@ class DQNSettings:
     if self.devices < 1 or self.seeds % self.devices:
       raise ValueError(f"--devices ({self.devices}) must be at least 1 and divide --seeds "
                        f"({self.seeds}): each device trains the same number of seeds.")
-    if self.seed_layout not in RUN_LAYOUTS:
-      raise ValueError(f"seed_layout must be one of {RUN_LAYOUTS}, got {self.seed_layout!r}.")
+    check_run_layout(self.seed_layout)
     if self.env_stepping not in ENV_STEPPING:
       raise ValueError(f"env_stepping must be one of {ENV_STEPPING}, got {self.env_stepping!r}.")
