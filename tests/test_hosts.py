@@ -97,16 +97,22 @@ DQN = ["train", "dqn", "--env", "CartPole-v1", "--steps", "2000", "--seeds", "4"
        "500", "--checkpoint-every", "1000", "--eval-every", "0", "--no-progress"]
 
 
-def test_dqn_seeds_over_two_processes_equal_one_process_on_four_devices(tmp_path):
+@pytest.mark.parametrize("layout, reference_devices", [("vmap", "4"), ("loops", "1")])
+def test_dqn_seeds_over_two_processes_equal_one_process(tmp_path, layout, reference_devices):
   """Each device runs its seeds' whole loop; nothing crosses processes but the gathered metrics,
-  so the split over processes changes no bit."""
+  so the split over processes changes no bit: 2 processes x 2 devices equal one process on 4
+  devices. With --seed-layout loops they equal the 4 seeds trained on one device (each seed its own
+  loop, so no vmap width enters the bits)."""
   from jaxrl import cli as rl_cli
   from jaxrl.cli import METHODS as RL
 
+  args = [*DQN, "--seed-layout", layout]
   out = str(tmp_path / "two")
-  for rc, _, stderr in _wait(_processes([*DQN, "--out", out], str(tmp_path / "xla"), "jaxrl")):
+  for rc, _, stderr in _wait(_processes([*args, "--out", out], str(tmp_path / "xla"), "jaxrl")):
     assert rc == 0, stderr[-2000:]
-  assert rl_cli.main([*DQN, "--out", str(tmp_path / "one")]) == 0
+  reference = list(args)
+  reference[reference.index("--devices") + 1] = reference_devices
+  assert rl_cli.main([*reference, "--out", str(tmp_path / "one")]) == 0
   two, one = (run.reopen(str(tmp_path / d), RL, load_context=False)[2] for d in ("two", "one"))
   chex.assert_trees_all_equal(two.params, one.params)
   chex.assert_trees_all_equal(two.target_params, one.target_params)
