@@ -3,9 +3,13 @@ with 1, 8, 64 and 256 seeds vmapped, on one device and with the seeds split over
 (`jaxrl train dqn --seeds N --devices D`; on a CPU-only machine D CPU devices, a thread each); and a
 3 x 3 hyperparameter sweep (learning rate x gamma) times 8 seeds in one program
 (`jaxrl train dqn --sweep ...`) against the 9 configurations trained as 9 separate runs of 8 seeds,
-with whether each configuration's parameters are bitwise those of its separate run.
+with whether each configuration's parameters are bitwise those of its separate run. `--layouts vmap
+loops` measures both ways a device can lay out its runs (`--seed-layout`): vmapped, or each run its
+own loop in the program, which keeps every run bitwise its run alone for a compilation that grows
+with the runs.
 
   python benchmarks/scaling.py --steps 30000 --devices 4
+  python benchmarks/scaling.py --steps 30000 --devices 4 --seeds 8 64 --layouts vmap loops --name scaling_layouts
   python benchmarks/scaling.py --gan --devices 2 --name scaling_gan
   python benchmarks/scaling.py --processes --name scaling_processes
 
@@ -40,6 +44,9 @@ def main():
   p.add_argument("--seeds", type=int, nargs="+", default=[1, 8, 64, 256])
   p.add_argument("--devices", type=int, default=4, help="also split the seeds over this many devices")
   p.add_argument("--sweep-seeds", type=int, default=8)
+  p.add_argument("--layouts", nargs="+", default=["vmap"], choices=devices.RUN_LAYOUTS,
+                 help="how each device lays out its runs (--seed-layout): vmapped, or each run its "
+                      "own loop in the program")
   p.add_argument("--name", default="scaling")
   p.add_argument("--gan", action="store_true", help="time vmapped WGAN runs instead of DQN")
   p.add_argument("--gan-runs", type=int, default=10)
@@ -78,72 +85,81 @@ def main():
       return states, time.perf_counter() - t
     return run, compile_s
 
-  def seeds_train(cfg, hyper_given: bool, n_devices: int):
-    def train(keys, hyper):
-      def one(k, h):
-        return dqn.run(dqn.init(k, cfg, hyper=h if hyper_given else None), cfg.num_iterations)
-      return jax.vmap(one)(keys, hyper)
-    return devices.over_devices(train, n_devices)
+  def seeds_train(cfg, hyper_given: bool, n_devices: int, layout: str):
+    def one(k, h):
+      return dqn.run(dqn.init(k, cfg, hyper=h if hyper_given else None), cfg.num_iterations)
+    return devices.over_devices(devices.over_runs(one, layout), n_devices)
 
   def stacked(configs, seeds):
     return jax.tree.map(lambda *x: jnp.stack(x),
                         *[dqn.hyperparameters(c) for c in configs for _ in range(seeds)])
 
-  table = []
-  for seeds in args.seeds:
-    keys = dqn_program.seed_keys(0, seeds)[0]
+  def sweep(layout):
+    """The 3 x 3 sweep x seeds in one program against 9 separate runs of the seeds: (rows, whether
+    each configuration's parameters are bitwise its separate run's, the largest difference)."""
+    s = args.sweep_seeds
+    grid = dqn.sweep_grid(config, {"learning_rate": (1e-4, 2.5e-4, 1e-3),
+                                   "gamma": (0.98, 0.99, 0.995)})
+    configs = [c for _, c in grid]
+    keys = dqn_program.seed_keys(0, s)[0]
+    runs = len(configs) * s
+    rows, swept = [], None
     for n_devices in sorted({1, args.devices}):
-      if seeds % n_devices:
+      if runs % n_devices:
         continue
-      run, compile_s = compiled(seeds_train(config, False, n_devices), keys, stacked([config], seeds))
-      _, seconds = run()
-      table.append({"runs": seeds, "devices": n_devices, "seconds": round(seconds, 2),
-                    "compile_s": round(compile_s, 2),
-                    "total_env_steps_per_s": round(seeds * args.steps / seconds)})
-      print(table[-1], flush=True)
-
-  # The 3 x 3 sweep x seeds in one program against 9 separate runs of the seeds.
-  s = args.sweep_seeds
-  grid = dqn.sweep_grid(config, {"learning_rate": (1e-4, 2.5e-4, 1e-3), "gamma": (0.98, 0.99, 0.995)})
-  configs = [c for _, c in grid]
-  keys = dqn_program.seed_keys(0, s)[0]
-  runs = len(configs) * s
-  sweep_rows, swept = [], None
-  for n_devices in sorted({1, args.devices}):
-    if runs % n_devices:
-      continue
+      t = time.perf_counter()
+      run, compile_s = compiled(seeds_train(config, True, n_devices, layout),
+                                jnp.concatenate([keys] * len(configs)), stacked(configs, s))
+      states, sweep_s = run()
+      swept = states if swept is None else swept
+      rows.append({"layout": layout, "what": f"3x3 sweep x {s} seeds, one program", "runs": runs,
+                   "devices": n_devices, "seconds": round(sweep_s, 2),
+                   "compile_s": round(compile_s, 2), "wall_s": round(time.perf_counter() - t, 2),
+                   "total_env_steps_per_s": round(runs * args.steps / sweep_s)})
+      print(rows[-1], flush=True)
+    separate_s = separate_compile = 0.0
+    equal, max_diff = [], 0.0
     t = time.perf_counter()
-    run, compile_s = compiled(seeds_train(config, True, n_devices),
-                              jnp.concatenate([keys] * len(configs)), stacked(configs, s))
-    states, sweep_s = run()
-    swept = states if swept is None else swept
-    sweep_rows.append({"what": f"3x3 sweep x {s} seeds, one program", "runs": runs,
-                       "devices": n_devices, "seconds": round(sweep_s, 2),
-                       "compile_s": round(compile_s, 2), "wall_s": round(time.perf_counter() - t, 2),
-                       "total_env_steps_per_s": round(runs * args.steps / sweep_s)})
-    print(sweep_rows[-1], flush=True)
-  separate_s = separate_compile = 0.0
-  equal, max_diff = [], 0.0
-  t = time.perf_counter()
-  for c, cfg in enumerate(configs):
-    run, cs = compiled(seeds_train(cfg, True, 1), keys, stacked([cfg], s))
-    alone, seconds = run()
-    separate_s, separate_compile = separate_s + seconds, separate_compile + cs
-    pairs = [(np.asarray(a)[c * s:(c + 1) * s], np.asarray(b)) for a, b in
-             zip(jax.tree.leaves(swept.params), jax.tree.leaves(alone.params))]
-    equal.append(all(np.array_equal(a, b) for a, b in pairs))
-    max_diff = max(max_diff, *(float(np.abs(a - b).max()) for a, b in pairs))
-  sweep_rows.append({"what": f"9 separate runs of {s} seeds", "runs": runs, "devices": 1,
-                     "seconds": round(separate_s, 2), "compile_s": round(separate_compile, 2),
-                     "wall_s": round(time.perf_counter() - t, 2),
-                     "total_env_steps_per_s": round(runs * args.steps / separate_s)})
-  print(sweep_rows[-1], flush=True)
+    for c, cfg in enumerate(configs):
+      run, cs = compiled(seeds_train(cfg, True, 1, layout), keys, stacked([cfg], s))
+      alone, seconds = run()
+      separate_s, separate_compile = separate_s + seconds, separate_compile + cs
+      pairs = [(np.asarray(a)[c * s:(c + 1) * s], np.asarray(b)) for a, b in
+               zip(jax.tree.leaves(swept.params), jax.tree.leaves(alone.params))]
+      equal.append(all(np.array_equal(a, b) for a, b in pairs))
+      max_diff = max(max_diff, *(float(np.abs(a - b).max()) for a, b in pairs))
+    rows.append({"layout": layout, "what": f"9 separate runs of {s} seeds", "runs": runs,
+                 "devices": 1, "seconds": round(separate_s, 2),
+                 "compile_s": round(separate_compile, 2), "wall_s": round(time.perf_counter() - t, 2),
+                 "total_env_steps_per_s": round(runs * args.steps / separate_s)})
+    print(rows[-1], flush=True)
+    return rows, equal, max_diff
+
+  table, sweep_rows, equal, max_diff = [], [], {}, {}
+  for layout in args.layouts:
+    for seeds in args.seeds:
+      keys = dqn_program.seed_keys(0, seeds)[0]
+      for n_devices in sorted({1, args.devices}):
+        if seeds % n_devices:
+          continue
+        run, compile_s = compiled(seeds_train(config, False, n_devices, layout), keys,
+                                  stacked([config], seeds))
+        _, seconds = run()
+        table.append({"layout": layout, "runs": seeds, "devices": n_devices,
+                      "seconds": round(seconds, 2), "compile_s": round(compile_s, 2),
+                      "total_env_steps_per_s": round(seeds * args.steps / seconds)})
+        print(table[-1], flush=True)
+    rows, equal[layout], max_diff[layout] = sweep(layout)
+    sweep_rows += rows
+
+  bitwise = "; ".join(f"{layout}: {sum(equal[layout])} of {len(equal[layout])}, largest parameter "
+                      f"difference {max_diff[layout]:.3g}" for layout in args.layouts)
   notes = (f"CartPole-v1, cleanrl preset, {args.steps:,} environment steps per run (learning from "
            f"{config.learning_starts:,}). total_env_steps_per_s: every run's steps over the run's "
-           "seconds, compilation excluded. Sweep: learning_rate 1e-4, 2.5e-4, 1e-3 x gamma 0.98, "
-           f"0.99, 0.995; wall_s includes compilation. Each configuration's parameters in the "
-           f"one-device sweep bitwise equal to its separate run: {sum(equal)} of {len(equal)}; "
-           f"largest parameter difference {max_diff:.3g}.")
+           "seconds, compilation excluded. layout: the runs of a device vmapped, or each its own "
+           "loop in the program (--seed-layout loops). Sweep: learning_rate 1e-4, 2.5e-4, 1e-3 x "
+           "gamma 0.98, 0.99, 0.995; wall_s includes compilation. Each configuration's parameters "
+           f"in the one-device sweep bitwise equal to its separate run's: {bitwise}.")
   md = common.write(args.name, {"steps": args.steps, "sweep_bitwise_equal": equal,
                                 "sweep_max_abs_param_difference": max_diff,
                                 "sweep": sweep_rows}, table + sweep_rows, notes)
