@@ -12,6 +12,8 @@
 #    XLA path with 4 environments, one step each per update (dqn_atari_gpu_envs4).
 # 3. Bitwise reproducibility with and without XLA's deterministic-ops flag, and its cost on the WGAN
 #    and DQN throughput (determinism_gpu).
+# 4. How DQN scales with vmapped seeds on the one GPU: 1, 8, 64 and 256 seeds and the 3x3 sweep x 8
+#    seeds against its 9 separate runs (scaling_gpu).
 # Each step runs whatever happened to the one before; results land in benchmarks/results/.
 set -u
 py=${1:-python}
@@ -35,4 +37,5 @@ fi
 step "$py" benchmarks/dqn_atari.py --paths xla --num-envs 4 --speed-steps 16000 --curve-steps 0 \
   --name dqn_atari_gpu_envs4
 step "$py" benchmarks/determinism.py --dqn-steps 50000 --name determinism_gpu
+step "$py" benchmarks/scaling.py --steps 30000 --devices 1 --name scaling_gpu
 exit $status
