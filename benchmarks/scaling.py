@@ -168,29 +168,22 @@ def main():
 
 def gan_runs(args):
   import jax
-  from jax.sharding import PartitionSpec as P
 
   import common
   from jaxgan import data
   from jaxgan.algos import wgan
-  from jaxgan.program import chunk_of
+  from jaxgan.generators import runs_chunk
 
   ring = data.load("ring8", None, None, None)
   config = wgan.WGANConfig.toy(ring.data_shape)
   device_data = jax.device_put(ring.train.as_device_data())
-  chunk = chunk_of(wgan.train_step, 100)
   table = []
   for runs, n_devices in ((1, 1), (args.gan_runs, 1), (args.gan_runs, args.devices)):
     if runs % n_devices or (runs == 1 and n_devices > 1):
       continue
     keys = jax.random.split(jax.random.key(0), runs)
     states = jax.vmap(lambda k: wgan.init(k, config))(keys)
-    fn = jax.vmap(chunk, in_axes=(0, None, 0))
-    if n_devices > 1:
-      spec = P(devices.RUNS_AXIS)
-      fn = jax.shard_map(fn, mesh=devices.runs_mesh(n_devices), in_specs=(spec, P(), spec),
-                         out_specs=spec, check_vma=False)
-    fn = jax.jit(fn)
+    fn = runs_chunk(wgan.train_step, 100, n_devices, "vmap")  # what `--seeds R --devices D` runs
     states, _ = jax.block_until_ready(fn(states, device_data, keys))  # compiles, warms
     t = time.perf_counter()
     jax.block_until_ready(fn(states, device_data, keys))
