@@ -126,22 +126,19 @@ def main():
 
 
 def _plot(curve, steps: int, path: str) -> None:
-  import matplotlib
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
+  from jaxrun import plots
 
-  fig, ax = plt.subplots(figsize=(6, 4))
   ref = [(s, r) for s, r in CLEANRL_PONG if s <= max(steps, 1)]
-  ax.plot(*zip(*ref), "--", color="tab:blue", label="CleanRL dqn_atari_jax.py (published, 3 seeds)")
+  series = [(["CleanRL dqn_atari_jax.py (published, 3 seeds)"], *_columns(ref))]
   if curve:
-    ax.plot(*zip(*curve), color="tab:red", label="jaxrl, training games")
-  ax.set_xlabel("environment steps")
-  ax.set_ylabel("episodic return")
-  ax.set_title("DQN on Pong")
-  ax.legend(loc="upper left", fontsize=8)
-  fig.tight_layout()
-  fig.savefig(path, dpi=120)
-  plt.close(fig)
+    series.append((["jaxrl, training games"], *_columns(curve)))
+  plots.banded_curves([("DQN on Pong", "environment steps", "episodic return", series)], path)
+
+
+def _columns(points):
+  """[(x, y)] -> (x [points], y [points, 1 run]), as plots.banded_curves takes a series."""
+  x, y = zip(*points)
+  return np.array(x), np.array(y, float)[:, None]
 
 
 if __name__ == "__main__":
