@@ -107,6 +107,27 @@ def test_stage2_networks_shapes_and_the_stage1_image_they_refine(size, monkeypat
     np.testing.assert_array_equal(inside, stage1_alone)
 
 
+def test_stage1_residual_draws_a_correction_of_the_upsampled_stage1_image():
+  """With ``stage1_residual`` a zero correction (the RGB convolution zeroed) returns the Stage-I
+  image bilinearly up-sampled 4x (pixels clipped to +-0.99); without it, a zero image."""
+  stage1_image = jax.random.uniform(jax.random.key(0), (2, 32, 32, 3), minval=-1, maxval=1)
+  emb = jax.random.normal(jax.random.key(1), (2, 8))
+  up = np.clip(jax.image.resize(stage1_image, (2, 128, 128, 3), "bilinear"), -0.99, 0.99)
+  for residual, expected in ((True, up), (False, np.zeros_like(up))):
+    g = nets.StageIIGenerator(gf_dim=4, c_dim=4, res_blocks=1, stage1_residual=residual)
+    variables = g.init({"params": jax.random.key(2), "ca": jax.random.key(3)}, stage1_image, emb,
+                       train=False)
+    last = max((k for k in variables["params"] if k.startswith("Conv")), key=lambda k: int(k[5:]))
+    drawn = lambda v: g.apply(v, stage1_image, emb, train=True, rngs={"ca": jax.random.key(4)},
+                              mutable=["batch_stats"])[0][0]
+    assert float(jnp.max(jnp.abs(drawn(variables) - expected))) > 1e-3  # a correction at init
+    zeroed = jax.tree.map(jnp.zeros_like, variables["params"][last])
+    variables = {**variables, "params": {**variables["params"], last: zeroed}}
+    np.testing.assert_allclose(drawn(variables), expected, atol=1e-5)
+  with pytest.raises(ValueError, match="Stage-II option"):
+    sg.StackGANConfig(data_shape=(32, 32, 3), stage1_residual=True)
+
+
 def test_random_crop_is_a_crop_of_the_upsampled_image_at_the_drawn_offset():
   x = jax.random.uniform(jax.random.key(0), (3, 16, 16, 3), minval=-1, maxval=1)
   key = jax.random.key(1)

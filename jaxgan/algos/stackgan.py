@@ -58,6 +58,7 @@ class StackGANConfig:
   unconditional_head: bool = False  # D also judges realism without the text (PyTorch Stage-II)
   stage1_batch_statistics: bool = True  # Stage-II's Stage-I draws use batch statistics (official)
   crop_augment: bool = False      # real images up-sampled 76/64 and cropped back at random (official)
+  stage1_residual: bool = False   # Stage-II corrects the up-sampled Stage-I image (LAPGAN; not the paper)
 
   def __post_init__(self):
     check_stackgan_shape(self.data_shape)
@@ -68,6 +69,9 @@ class StackGANConfig:
                        "Stage-II up-samples 4x.")
     if self.stage == 2 and self.data_shape[0] < 128:
       raise ValueError(f"Stage-II generates 4x the Stage-I side (128 or 256), got {self.data_shape[0]}.")
+    if self.stage1_residual and self.stage == 1:
+      raise ValueError("stage1_residual is a Stage-II option (it refines a Stage-I image): drop "
+                       "--stage1-residual or train --stage 2.")
     if self.res_blocks < 0:
       raise ValueError(f"res_blocks must be >= 0, got {self.res_blocks}.")
     for name in ("emb_dim", "z_dim", "c_dim", "gf_dim", "df_dim", "e_dim", "batch_size",
@@ -115,7 +119,8 @@ def networks(config: StackGANConfig, axis_name: str | None = None):
   if config.stage == 1:
     generator = StageIGenerator(config.data_shape[0], config.gf_dim, config.c_dim, axis_name)
   else:
-    generator = StageIIGenerator(config.gf_dim, config.c_dim, config.res_blocks, axis_name)
+    generator = StageIIGenerator(config.gf_dim, config.c_dim, config.res_blocks, axis_name,
+                                 config.stage1_residual)
   return generator, MatchingAwareDiscriminator(config.df_dim, config.e_dim, axis_name,
                                                config.unconditional_head)
 

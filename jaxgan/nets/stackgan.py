@@ -141,12 +141,19 @@ class StageIIGenerator(nn.Module):
   Stage-I image encoded to s/4 x s/4 x 4 gf (3x3 convolution, then two 4x4 stride-2 convolutions
   with batch norm), joined with its own conditioning augmentation's c replicated over that grid (a
   3x3 convolution to 4 gf), ``res_blocks`` residual blocks, then four up-sampling blocks (2 gf, gf,
-  gf / 2, gf / 4) to 4s and a 3x3 convolution to RGB with tanh."""
+  gf / 2, gf / 4) to 4s and a 3x3 convolution to RGB with tanh.
+
+  ``stage1_residual`` (not the paper's: the Laplacian pyramid GAN's refinement, Denton et al. 2015):
+  the RGB convolution's output is added, before the tanh, to the Stage-I image bilinearly
+  up-sampled to 4s and mapped back through arctanh, so that Stage-II draws a correction of its
+  Stage-I image rather than a new image; a zero correction returns the up-sampled Stage-I image
+  (its pixels clipped to +-STAGE1_RESIDUAL_CLIP)."""
 
   gf_dim: int = 128
   c_dim: int = 128
   res_blocks: int = 4
   axis_name: str | None = None
+  stage1_residual: bool = False
 
   @nn.compact
   def __call__(self, stage1_image, embedding, train: bool = True, sample: bool = True):
@@ -165,5 +172,17 @@ class StageIIGenerator(nn.Module):
     for feats in (2 * g, g, g // 2, g // 4):
       h = Conv(max(feats, 1), 3, padding=1, use_bias=False, kernel_init=_W)(upsample_nearest(h))
       h = nn.relu(bn()(h))
-    image = jnp.tanh(Conv(3, 3, padding=1, use_bias=False, kernel_init=_W)(h))
-    return image, mu, log_sigma
+    out = Conv(3, 3, padding=1, use_bias=False, kernel_init=_W)(h)
+    if self.stage1_residual:
+      out = out + stage1_logits(stage1_image, out.shape[1])
+    return jnp.tanh(out), mu, log_sigma
+
+
+STAGE1_RESIDUAL_CLIP = 0.99  # arctanh(0.99) = 2.65: a saturated Stage-I pixel stays correctable
+
+
+def stage1_logits(stage1_image, side: int):
+  """The Stage-I image [B, s, s, 3] in [-1, 1], bilinearly up-sampled to ``side`` and mapped back
+  through arctanh (clipped to +-STAGE1_RESIDUAL_CLIP first): tanh of it is the up-sampled image."""
+  up = jax.image.resize(stage1_image, (stage1_image.shape[0], side, side, 3), "bilinear")
+  return jnp.arctanh(jnp.clip(up, -STAGE1_RESIDUAL_CLIP, STAGE1_RESIDUAL_CLIP))
