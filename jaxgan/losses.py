@@ -90,6 +90,38 @@ def conditioning_kl(mu: jax.Array, log_sigma: jax.Array) -> jax.Array:
   return jnp.mean(-log_sigma + 0.5 * (jnp.exp(2.0 * log_sigma) + jnp.square(mu) - 1.0))
 
 
+def colour_statistics(images: jax.Array) -> tuple[jax.Array, jax.Array]:
+  """Each image's pixel colour mean [B, C] and covariance [B, C, C] (divided by the pixel count)."""
+  pixels = images.reshape(images.shape[0], -1, images.shape[-1])
+  mean = jnp.mean(pixels, axis=1)
+  centred = pixels - mean[:, None, :]
+  return mean, jnp.einsum("bpi,bpj->bij", centred, centred) / pixels.shape[1]
+
+
+def colour_consistency(images: jax.Array, reference: jax.Array, covariance_weight: float = 5.0
+                       ) -> jax.Array:
+  """StackGAN++'s colour-consistency regulariser (Zhang et al. 2018, eq. 6): the mean squared
+  difference of the images' pixel colour means plus ``covariance_weight`` (lambda2 / lambda1 = 5 in
+  the paper and the official code) times that of their colour covariances; the two image sets may
+  differ in resolution (each image's statistics are over its own pixels)."""
+  (mean, cov), (ref_mean, ref_cov) = colour_statistics(images), colour_statistics(reference)
+  return (jnp.mean(jnp.square(mean - ref_mean))
+          + covariance_weight * jnp.mean(jnp.square(cov - ref_cov)))
+
+
+def pooled_l1(images: jax.Array, reference: jax.Array) -> jax.Array:
+  """Mean absolute difference of ``images`` [B, H, W, C], average-pooled down to the side of
+  ``reference`` [B, h, w, C] (H / h an integer), to ``reference``: a super-resolution content loss,
+  the high-resolution image must shrink back to the low-resolution one."""
+  b, h, w, ch = reference.shape
+  fh, fw = images.shape[1] // h, images.shape[2] // w
+  if (fh * h, fw * w) != images.shape[1:3]:
+    raise ValueError(f"images of {images.shape[1:3]} do not pool to {(h, w)}: the sides must be "
+                     "integer multiples.")
+  pooled = images.reshape(b, h, fh, w, fw, ch).mean(axis=(2, 4))
+  return jnp.mean(jnp.abs(pooled - reference))
+
+
 def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
   """Mean softmax cross-entropy of integer ``labels``: a task classifier's loss."""
   return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits, labels))

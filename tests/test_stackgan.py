@@ -128,6 +128,56 @@ def test_stage1_residual_draws_a_correction_of_the_upsampled_stage1_image():
     sg.StackGANConfig(data_shape=(32, 32, 3), stage1_residual=True)
 
 
+def test_colour_consistency_hand_computed():
+  """Two one-row images of two pixels against a 2x2 reference: the colour means and covariances
+  (over each image's own pixels) worked by hand."""
+  a = jnp.array([[[[1.0, 0.0, 0.0], [-1.0, 0.0, 0.0]]]])        # mean (0, 0, 0), var_r 1
+  b = jnp.array([[[[0.5, 0.5, 0.5], [0.5, 0.5, 0.5]],
+                  [[0.5, 0.5, 0.5], [0.5, 0.5, 0.5]]]])          # mean 0.5 each, covariance 0
+  mean, cov = losses.colour_statistics(a)
+  np.testing.assert_allclose(mean, [[0.0, 0.0, 0.0]])
+  np.testing.assert_allclose(cov, [np.diag([1.0, 0.0, 0.0])])
+  # means differ by 0.5 in 3 channels: 3 * 0.25 / 3; covariances by 1 in 1 of 9 entries: 5 / 9
+  np.testing.assert_allclose(losses.colour_consistency(a, b), 0.25 + 5.0 / 9.0, rtol=1e-6)
+  np.testing.assert_allclose(losses.colour_consistency(b, b), 0.0)
+
+
+def test_pooled_l1_hand_computed():
+  """A 4x4 image pooled 2x2 to a 2x2 reference: block means 1, 2, 3, 0 against 1, 1, 1, 1."""
+  blocks = jnp.array([[1.0, 2.0], [3.0, 0.0]])
+  image = jnp.repeat(jnp.repeat(blocks, 2, 0), 2, 1) + jnp.tile(jnp.array([[0.5, -0.5], [-0.5, 0.5]]), (2, 2))
+  np.testing.assert_allclose(losses.pooled_l1(image[None, :, :, None], jnp.ones((1, 2, 2, 1))),
+                             (0 + 1 + 2 + 1) / 4)
+  with pytest.raises(ValueError, match="integer multiples"):
+    losses.pooled_l1(jnp.zeros((1, 5, 5, 1)), jnp.zeros((1, 2, 2, 1)))
+
+
+@pytest.mark.parametrize("term", ["colour_consistency", "stage1_consistency"])
+def test_stage1_consistency_terms_enter_the_stage2_generator_loss(term):
+  """With a weight, Stage-II's generator step reports the term (its images against the Stage-I
+  images they refine), and its update differs from the step without it (same key)."""
+  tiny = dict(emb_dim=8, z_dim=4, c_dim=4, gf_dim=4, df_dim=4, batch_size=4, res_blocks=1)
+  stage1 = sg.init(jax.random.key(0), sg.StackGANConfig(data_shape=(32, 32, 3), **tiny))
+  config = sg.StackGANConfig(data_shape=(128, 128, 3), stage=2, **{term: 50.0}, **tiny)
+  state = sg.init(jax.random.key(1), config, stage1)
+  batch = {"x": jax.random.uniform(jax.random.key(2), (4, 128, 128, 3), minval=-1, maxval=1),
+           "emb": jax.random.normal(jax.random.key(3), (4, 8))}
+  step = jax.jit(sg.generator_step)
+  with_term, metrics = step(state, batch, jax.random.key(4))
+  assert float(metrics[term]) > 0
+  without, plain = step(state.replace(config=dataclasses.replace(config, **{term: 0.0})),
+                        batch, jax.random.key(4))
+  assert term not in plain
+  np.testing.assert_array_equal(metrics["g_loss"], plain["g_loss"])  # the same draws
+  moved = jax.tree.map(lambda a, b: float(jnp.max(jnp.abs(a - b))), with_term.generator.params,
+                       without.generator.params)
+  assert max(jax.tree.leaves(moved)) > 1e-6
+  with pytest.raises(ValueError, match=f"{term} must be >= 0"):
+    dataclasses.replace(config, **{term: -1.0})
+  with pytest.raises(ValueError, match="ties Stage-II"):
+    sg.StackGANConfig(data_shape=(32, 32, 3), **{term: 1.0})
+
+
 def test_random_crop_is_a_crop_of_the_upsampled_image_at_the_drawn_offset():
   x = jax.random.uniform(jax.random.key(0), (3, 16, 16, 3), minval=-1, maxval=1)
   key = jax.random.key(1)

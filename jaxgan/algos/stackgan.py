@@ -59,6 +59,8 @@ class StackGANConfig:
   stage1_batch_statistics: bool = True  # Stage-II's Stage-I draws use batch statistics (official)
   crop_augment: bool = False      # real images up-sampled 76/64 and cropped back at random (official)
   stage1_residual: bool = False   # Stage-II corrects the up-sampled Stage-I image (LAPGAN; not the paper)
+  colour_consistency: float = 0.0  # Stage-II: StackGAN++'s colour consistency with Stage-I (0: off, the paper)
+  stage1_consistency: float = 0.0  # Stage-II: L1 of its image pooled to Stage-I size to that image (not the paper)
 
   def __post_init__(self):
     check_stackgan_shape(self.data_shape)
@@ -72,6 +74,12 @@ class StackGANConfig:
     if self.stage1_residual and self.stage == 1:
       raise ValueError("stage1_residual is a Stage-II option (it refines a Stage-I image): drop "
                        "--stage1-residual or train --stage 2.")
+    for name in ("colour_consistency", "stage1_consistency"):
+      if getattr(self, name) < 0:
+        raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}.")
+      if getattr(self, name) and self.stage == 1:
+        raise ValueError(f"{name} ties Stage-II to its Stage-I image: drop "
+                         f"--{name.replace('_', '-')} or train --stage 2.")
     if self.res_blocks < 0:
       raise ValueError(f"res_blocks must be >= 0, got {self.res_blocks}.")
     for name in ("emb_dim", "z_dim", "c_dim", "gf_dim", "df_dim", "e_dim", "batch_size",
@@ -184,15 +192,15 @@ def init(key, config: StackGANConfig, stage1: StackGANState | None = None) -> St
 
 
 def _fake(state: StackGANState, z, emb, key, params=None, axis_name: str | None = None):
-  """((images, mu, log_sigma), generator batch statistics) in training mode; Stage-II refines the
-  fixed Stage-I generator's image of the same z and text."""
+  """((images, mu, log_sigma), generator batch statistics, the generator's input) in training
+  mode; Stage-II refines the fixed Stage-I generator's image of the same z and text (its input)."""
   generator, _ = networks(state.config, axis_name)
   if state.config.stage == 1:
-    return _apply(generator, state.generator, z, emb, key=key, params=params)
+    return *_apply(generator, state.generator, z, emb, key=key, params=params), z
   k1, k2 = jax.random.split(key)
   stage1_images = _stage1_images(state, z, emb, k1, train=state.config.stage1_batch_statistics,
                                  axis_name=axis_name)
-  return _apply(generator, state.generator, stage1_images, emb, key=k2, params=params)
+  return *_apply(generator, state.generator, stage1_images, emb, key=k2, params=params), stage1_images
 
 
 def _mismatched(emb, axis_name: str | None = None):
@@ -222,7 +230,7 @@ def discriminator_step(state: StackGANState, batch: dict, key, axis_name: str | 
   k_z, k_ca = jax.random.split(key)
   emb = batch["emb"]
   z = common.sample_noise(k_z, emb.shape[0], c.z_dim, "normal", axis_name)
-  (fake, _, _), _ = _fake(state, z, emb, k_ca, axis_name=axis_name)
+  (fake, _, _), _, _ = _fake(state, z, emb, k_ca, axis_name=axis_name)
   fake = jax.lax.stop_gradient(fake)
   d = state.discriminator
 
@@ -245,7 +253,11 @@ def discriminator_step(state: StackGANState, batch: dict, key, axis_name: str | 
 
 def generator_step(state: StackGANState, batch: dict, key, axis_name: str | None = None):
   """One Adam step on -log D(G(z, c), text) + lambda KL(N(mu, sigma^2) || N(0, I)) (with the
-  unconditional head, its -log D(G(z, c)) is added, as the PyTorch code does)."""
+  unconditional head, its -log D(G(z, c)) is added, as the PyTorch code does; with
+  ``colour_consistency``, that weight times StackGAN++'s colour consistency of the Stage-II image
+  with its Stage-I image; with ``stage1_consistency``, that weight times the L1 distance of the
+  Stage-II image average-pooled to the Stage-I size to the Stage-I image, a super-resolution
+  content loss: Stage-II keeps what Stage-I drew and adds the detail)."""
   c = state.config
   _, discriminator = networks(c, axis_name)
   k_z, k_ca = jax.random.split(key)
@@ -253,13 +265,20 @@ def generator_step(state: StackGANState, batch: dict, key, axis_name: str | None
   z = common.sample_noise(k_z, emb.shape[0], c.z_dim, "normal", axis_name)
 
   def loss_fn(params):
-    (fake, mu, log_sigma), stats = _fake(state, z, emb, k_ca, params, axis_name)
+    (fake, mu, log_sigma), stats, g_input = _fake(state, z, emb, k_ca, params, axis_name)
     (logits, unconditional), _ = _apply(discriminator, state.discriminator, fake, emb)
     adversarial = losses.generator_loss_non_saturating(logits)
     if unconditional is not None:
       adversarial += losses.generator_loss_non_saturating(unconditional)
     kl = losses.conditioning_kl(mu, log_sigma)
-    return adversarial + c.kl_weight * kl, (stats, {"g_loss": adversarial, "kl": kl})
+    loss, metrics = adversarial + c.kl_weight * kl, {"g_loss": adversarial, "kl": kl}
+    if c.colour_consistency:  # Stage-II only (the config checks): g_input is the Stage-I image
+      metrics["colour_consistency"] = losses.colour_consistency(fake, g_input)
+      loss += c.colour_consistency * metrics["colour_consistency"]
+    if c.stage1_consistency:
+      metrics["stage1_consistency"] = losses.pooled_l1(fake, g_input)
+      loss += c.stage1_consistency * metrics["stage1_consistency"]
+    return loss, (stats, metrics)
 
   grads, (stats, metrics) = jax.grad(loss_fn, has_aux=True)(state.generator.params)
   new_g = common.update(state.generator, optimizer(c), grads, common.pmean(stats, axis_name),
