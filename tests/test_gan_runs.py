@@ -13,7 +13,7 @@ import pytest
 
 from jaxgan import GANConfig, WGANConfig, cli, generators, program
 from jaxgan.algos import METHODS
-from jaxrun import LoopConfig, run
+from jaxrun import LoopConfig, files, run
 from jaxrun import loop as loop_lib
 
 TOY_WGAN = WGANConfig.toy(hidden=(32, 32), batch_size=64, n_critic_warmup=5)
@@ -40,6 +40,23 @@ def test_training_speed_leaves_out_the_chunks_that_compiled(tmp_path):
   # Chunks of 25 and 5: both compile, so there is no compile-free speed to report.
   _, summary = run.train(_run(tmp_path / "b", steps=30), progress=False, clock=Clock())
   assert "steps_per_s" not in summary and summary["seconds"] > 0
+
+
+def test_a_resumed_run_counts_its_seconds_on_from_those_it_logged(tmp_path):
+  class Clock:  # each reading ``tick`` seconds after the last
+    def __init__(self, tick):
+      self.now, self.tick = 0.0, tick
+
+    def __call__(self):
+      self.now += self.tick
+      return self.now
+
+  out = str(tmp_path / "r")
+  run.train(_run(out, steps=50), progress=False, clock=Clock(100.0))
+  before = files.read_jsonl(os.path.join(out, "metrics.jsonl"))[-1]["seconds"]
+  clock = Clock(1.0)  # (the whole resume reads it far fewer than 100 times)
+  _, summary = run.resume(out, METHODS, steps=75, progress=False, clock=clock)
+  assert before >= 100 and before + 1 <= summary["seconds"] <= before + clock.now
 
 
 def test_resume_extends_a_finished_run_and_keeps_its_length_otherwise(tmp_path):
