@@ -9,6 +9,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from jaxgan.nets.frames import downsample
+
 
 def discriminator_loss(real_logits: jax.Array, fake_logits: jax.Array) -> jax.Array:
   """-(E log D(x) + E log(1 - D(G(z)))): Goodfellow et al. 2014, Algorithm 1 (ascent, negated)."""
@@ -110,16 +112,15 @@ def colour_consistency(images: jax.Array, reference: jax.Array, covariance_weigh
 
 
 def pooled_l1(images: jax.Array, reference: jax.Array) -> jax.Array:
-  """Mean absolute difference of ``images`` [B, H, W, C], average-pooled down to the side of
-  ``reference`` [B, h, w, C] (H / h an integer), to ``reference``: a super-resolution content loss,
-  the high-resolution image must shrink back to the low-resolution one."""
-  b, h, w, ch = reference.shape
-  fh, fw = images.shape[1] // h, images.shape[2] // w
-  if (fh * h, fw * w) != images.shape[1:3]:
+  """The L1 loss (:func:`lp_loss`, p = 1) of ``images`` [B, H, W, C], average-pooled down to the
+  side of ``reference`` [B, h, w, C] (H / h an integer), against ``reference``: a super-resolution
+  content loss, the high-resolution image must shrink back to the low-resolution one."""
+  h, w = reference.shape[1:3]
+  factor = images.shape[1] // h
+  if (factor * h, factor * w) != images.shape[1:3]:
     raise ValueError(f"images of {images.shape[1:3]} do not pool to {(h, w)}: the sides must be "
-                     "integer multiples.")
-  pooled = images.reshape(b, h, fh, w, fw, ch).mean(axis=(2, 4))
-  return jnp.mean(jnp.abs(pooled - reference))
+                     "integer multiples of them, the same for both.")
+  return lp_loss(downsample(images, factor), reference, p=1)
 
 
 def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:

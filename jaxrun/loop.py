@@ -215,9 +215,10 @@ def run_chunks(program: Program, rundir: files.RunDir, checkpoints: Checkpoints,
         raise _diverged(program, m, step, (iters + n) * spi, rundir.path, checkpoints.latest())
       state, prev, iters = new_state, step, iters + n
       step, done = iters * spi, iters == total_iters
-      rows = program.rows(prev, n, m, clock() - t0)
+      seconds = clock() - t0
+      rows = program.rows(prev, n, m, seconds)
       # The chunk's last row carries the run's seconds so far: a resume goes on counting from them.
-      rows[-1].setdefault("seconds", clock() - t0)
+      rows[-1].setdefault("seconds", seconds)
       due = loop.evaluate and (done or _crossed(step, prev, loop.eval_every))
       if done and not program.evaluates_into_rows:
         due = False  # nothing for the row: finish() evaluates, after the final checkpoint

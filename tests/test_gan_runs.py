@@ -26,14 +26,18 @@ def _run(out, method="wgan", dataset="ring8", config=TOY_WGAN, **loop):
                      config=config, loop=LoopConfig(**loop))
 
 
+class Clock:
+  """A clock for the run layer's timings: each reading ``tick`` seconds after the last."""
+
+  def __init__(self, tick: float = 1.0):
+    self.now, self.tick = 0.0, tick
+
+  def __call__(self):
+    self.now += self.tick
+    return self.now
+
+
 def test_training_speed_leaves_out_the_chunks_that_compiled(tmp_path):
-  class Clock:  # each reading one second after the last
-    now = 0.0
-
-    def __call__(self):
-      self.now += 1.0
-      return self.now
-
   # Four chunks of 25: the first compiles, three are timed at one second each.
   _, summary = run.train(_run(tmp_path / "a"), progress=False, clock=Clock())
   assert summary["steps_per_s"] == 75 / 3
@@ -43,14 +47,6 @@ def test_training_speed_leaves_out_the_chunks_that_compiled(tmp_path):
 
 
 def test_a_resumed_run_counts_its_seconds_on_from_those_it_logged(tmp_path):
-  class Clock:  # each reading ``tick`` seconds after the last
-    def __init__(self, tick):
-      self.now, self.tick = 0.0, tick
-
-    def __call__(self):
-      self.now += self.tick
-      return self.now
-
   out = str(tmp_path / "r")
   run.train(_run(out, steps=50), progress=False, clock=Clock(100.0))
   before = files.read_jsonl(os.path.join(out, "metrics.jsonl"))[-1]["seconds"]
