@@ -195,6 +195,61 @@ def test_random_crop_is_a_crop_of_the_upsampled_image_at_the_drawn_offset():
   assert cropped["x"].shape == plain["x"].shape and not np.array_equal(cropped["x"], plain["x"])
 
 
+def test_translate_shifts_each_image_by_its_drawn_offset_with_zeros_shifted_in():
+  x = jax.random.uniform(jax.random.key(0), (6, 16, 16, 3), minval=-1, maxval=1)
+  key = jax.random.key(1)
+  out = np.asarray(sg.translate(key, x))  # r = 16 / 8 = 2
+  shifts = np.asarray(jax.random.randint(key, (6, 2), jnp.array([-2, -2]), jnp.array([3, 3])))
+  for i, (dy, dx) in enumerate(shifts):
+    expected = np.zeros((16, 16, 3), np.float32)
+    src = np.asarray(x[i])[max(0, -dy):16 - max(0, dy), max(0, -dx):16 - max(0, dx)]
+    expected[max(0, dy):max(0, dy) + src.shape[0], max(0, dx):max(0, dx) + src.shape[1]] = src
+    np.testing.assert_array_equal(out[i], expected)
+  assert len({tuple(s) for s in shifts}) > 1  # the images move independently
+
+
+def test_cutout_zeroes_a_half_side_square_at_the_drawn_centre():
+  x = jnp.ones((8, 16, 16, 3))
+  key = jax.random.key(2)
+  out = np.asarray(sg.cutout(key, x))  # an 8 x 8 square, clipped at the border
+  centres = np.asarray(jax.random.randint(key, (8, 2), 0, jnp.array([17, 17])))
+  for i, (cy, cx) in enumerate(centres):
+    expected = np.ones((16, 16, 3), np.float32)
+    expected[max(0, cy - 4):cy + 4, max(0, cx - 4):cx + 4] = 0.0
+    np.testing.assert_array_equal(out[i], expected)
+  assert (out == 0).any() and (out == 1).any()
+
+
+def test_diff_augment_is_linear_in_the_image_so_gradients_reach_the_generator():
+  """Translation and cutout move or zero pixels: the augmentation of a sum is the sum of the
+  augmentations (same key), and the gradient of a weighted sum is the transposed map, 0 or 1 per
+  pixel, not zero everywhere."""
+  a, b = jax.random.normal(jax.random.key(0), (2, 4, 16, 16, 3))
+  key = jax.random.key(3)
+  np.testing.assert_allclose(sg.diff_augment(key, a + b), sg.diff_augment(key, a) + sg.diff_augment(key, b),
+                             atol=1e-6)
+  grad = jax.grad(lambda x: jnp.sum(sg.diff_augment(key, x)))(a)
+  assert set(np.unique(np.asarray(grad)).tolist()) == {0.0, 1.0}
+
+
+def test_diff_augment_changes_what_both_players_see_and_nothing_else():
+  """With --diff-augment the discriminator judges augmented images in both steps: the losses move,
+  the draws of the rest (the noise, the text, the Stage-I images) stay as they were."""
+  tiny = dict(emb_dim=8, z_dim=4, c_dim=4, gf_dim=4, df_dim=4, batch_size=4)
+  config = sg.StackGANConfig(data_shape=(32, 32, 3), **tiny)
+  state = sg.init(jax.random.key(0), config)
+  batch = {"x": jax.random.uniform(jax.random.key(2), (4, 32, 32, 3), minval=-1, maxval=1),
+           "emb": jax.random.normal(jax.random.key(3), (4, 8))}
+  augmented = state.replace(config=dataclasses.replace(config, diff_augment=True))
+  for step in (sg.discriminator_step, sg.generator_step):
+    _, plain = jax.jit(step)(state, batch, jax.random.key(4))
+    _, aug = jax.jit(step)(augmented, batch, jax.random.key(4))
+    assert plain.keys() == aug.keys()
+    loss = "d_loss" if step is sg.discriminator_step else "g_loss"
+    assert abs(float(plain[loss]) - float(aug[loss])) > 1e-6
+  np.testing.assert_array_equal(plain["kl"], aug["kl"])  # the generator step's: the same draws
+
+
 def test_stage2_trains_on_stage1_images_drawn_with_their_batch_statistics():
   """As in both official codes, the fixed Stage-I generator runs with the batch's statistics while
   Stage-II trains, and with its running statistics when sampling: moving the stored running

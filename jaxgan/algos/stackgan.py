@@ -61,6 +61,7 @@ class StackGANConfig:
   stage1_residual: bool = False   # Stage-II corrects the up-sampled Stage-I image (LAPGAN; not the paper)
   colour_consistency: float = 0.0  # Stage-II: StackGAN++'s colour consistency with Stage-I (0: off, the paper)
   stage1_consistency: float = 0.0  # Stage-II: L1 of its image pooled to Stage-I size to that image (not the paper)
+  diff_augment: bool = False      # D judges translated + cut-out images, real and fake (DiffAugment; not the paper)
 
   def __post_init__(self):
     check_stackgan_shape(self.data_shape)
@@ -231,12 +232,15 @@ def discriminator_step(state: StackGANState, batch: dict, key, axis_name: str | 
   emb = batch["emb"]
   z = common.sample_noise(k_z, emb.shape[0], c.z_dim, "normal", axis_name)
   (fake, _, _), _, _ = _fake(state, z, emb, k_ca, axis_name=axis_name)
-  fake = jax.lax.stop_gradient(fake)
+  fake, x = jax.lax.stop_gradient(fake), batch["x"]
+  if c.diff_augment:  # a key of its own, so the draws without it stay as they were
+    k_real, k_fake = jax.random.split(jax.random.fold_in(key, 1))
+    x, fake = diff_augment(k_real, x, axis_name), diff_augment(k_fake, fake, axis_name)
   d = state.discriminator
 
   def loss_fn(params):
-    (real, real_u), stats = _apply(discriminator, d, batch["x"], emb, params=params)
-    (wrong, _), stats = _apply(discriminator, d, batch["x"], _mismatched(emb, axis_name),
+    (real, real_u), stats = _apply(discriminator, d, x, emb, params=params)
+    (wrong, _), stats = _apply(discriminator, d, x, _mismatched(emb, axis_name),
                                params=params, batch_stats=stats)
     (fake_logits, fake_u), stats = _apply(discriminator, d, fake, emb, params=params,
                                           batch_stats=stats)
@@ -266,7 +270,8 @@ def generator_step(state: StackGANState, batch: dict, key, axis_name: str | None
 
   def loss_fn(params):
     (fake, mu, log_sigma), stats, g_input = _fake(state, z, emb, k_ca, params, axis_name)
-    (logits, unconditional), _ = _apply(discriminator, state.discriminator, fake, emb)
+    judged = diff_augment(jax.random.fold_in(key, 1), fake, axis_name) if c.diff_augment else fake
+    (logits, unconditional), _ = _apply(discriminator, state.discriminator, judged, emb)
     adversarial = losses.generator_loss_non_saturating(logits)
     if unconditional is not None:
       adversarial += losses.generator_loss_non_saturating(unconditional)
@@ -299,6 +304,44 @@ def random_crop(key, x, scale: float = CROP_SCALE, axis_name: str | None = None)
   offsets = jax.random.randint(key, (n * num_devices(axis_name), 2), 0, big - side + 1)
   crop = lambda image, o: jax.lax.dynamic_slice(image, (o[0], o[1], 0), (side, side, channels))
   return jax.vmap(crop)(up, device_slice(offsets, n, axis_name))
+
+
+def translate(key, x, ratio: float = 1 / 8, axis_name: str | None = None):
+  """DiffAugment's translation (Zhao et al. 2020): each image [B, H, W, C] shifted by a whole
+  number of pixels drawn uniformly in [-r, r] per axis, r = ratio x side (rounded), zeros shifted
+  in; differentiable in ``x`` (the shifts drawn for the global batch)."""
+  n, h, w, channels = x.shape
+  rh, rw = int(h * ratio + 0.5), int(w * ratio + 0.5)
+  shifts = jax.random.randint(key, (n * num_devices(axis_name), 2), jnp.array([-rh, -rw]),
+                              jnp.array([rh + 1, rw + 1]))
+  padded = jnp.pad(x, ((0, 0), (rh, rh), (rw, rw), (0, 0)))
+  # out[i, j] = x[i - dy, j - dx]: the window starts r - d into the padded image
+  crop = lambda image, d: jax.lax.dynamic_slice(image, (rh - d[0], rw - d[1], 0), (h, w, channels))
+  return jax.vmap(crop)(padded, device_slice(shifts, n, axis_name))
+
+
+def cutout(key, x, ratio: float = 1 / 2, axis_name: str | None = None):
+  """DiffAugment's cutout (DeVries & Taylor 2017 as Zhao et al. 2020 draw it): each image
+  [B, H, W, C] with a square of ratio x side (rounded) set to zero, its centre drawn uniformly
+  over the image (the square clipped at the border); differentiable in ``x``."""
+  n, h, w, _ = x.shape
+  size = jnp.array([int(h * ratio + 0.5), int(w * ratio + 0.5)])
+  centres = jax.random.randint(key, (n * num_devices(axis_name), 2), 0,
+                               jnp.array([h, w]) + 1 - size % 2)
+  start = device_slice(centres, n, axis_name) - size // 2
+  inside = lambda length, axis: ((jnp.arange(length) >= start[:, axis, None])
+                                 & (jnp.arange(length) < start[:, axis, None] + size[axis]))
+  cut = inside(h, 0)[:, :, None] & inside(w, 1)[:, None, :]
+  return jnp.where(cut[..., None], 0.0, x)
+
+
+def diff_augment(key, x, axis_name: str | None = None):
+  """DiffAugment's translation then cutout (Zhao et al. 2020, "translation,cutout", the policy
+  for conditional models: its colour transforms would change the colours the text names). The
+  discriminator sees every image, real and generated, through it, so it cannot memorise a small
+  training set; the generator's gradient flows through it."""
+  k_translate, k_cutout = jax.random.split(key)
+  return cutout(k_cutout, translate(k_translate, x, axis_name=axis_name), axis_name=axis_name)
 
 
 def draw_batch(data: dict, key, batch_size: int, captions_per_image: int,
