@@ -336,10 +336,10 @@ def cutout(key, x, ratio: float = 1 / 2, axis_name: str | None = None):
 
 
 def diff_augment(key, x, axis_name: str | None = None):
-  """DiffAugment's translation then cutout (Zhao et al. 2020, "translation,cutout", the policy
-  for conditional models: its colour transforms would change the colours the text names). The
-  discriminator sees every image, real and generated, through it, so it cannot memorise a small
-  training set; the generator's gradient flows through it."""
+  """DiffAugment's translation then cutout (Zhao et al. 2020, policy "translation,cutout"; its
+  colour transforms are left out, as they would change the colours the text names). The
+  discriminator sees every image, real and generated, through it, so it memorises a small
+  training set less; the generator's gradient flows through it."""
   k_translate, k_cutout = jax.random.split(key)
   return cutout(k_cutout, translate(k_translate, x, axis_name=axis_name), axis_name=axis_name)
 
