@@ -225,7 +225,8 @@ def discriminator_step(state: StackGANState, batch: dict, key, axis_name: str | 
   """One Adam step on real + (mismatched + fake) / 2 (with the unconditional head: (real + real
   unconditional) / 2 + (mismatched + fake + fake unconditional) / 3). ``batch``: images ``x`` in
   [-1, 1] and their text embeddings ``emb``; the mismatched pairs put each image with the next
-  one's text."""
+  one's text. With ``diff_augment`` the discriminator judges the real and the generated images
+  through :func:`diff_augment` (so does the generator step)."""
   c = state.config
   _, discriminator = networks(c, axis_name)
   k_z, k_ca = jax.random.split(key)
