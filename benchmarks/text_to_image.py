@@ -112,20 +112,56 @@ def _resumed(summary: dict) -> dict:
   return {"resumed": True} if summary.get("resumed") else {}
 
 
-def _over_seeds(seeds: list[dict]) -> list[dict]:
-  """Each stage's mean over the seeds, and on how many seeds Stage-II reached Stage-I (attribute
-  accuracy and class match at least Stage-I's, Fréchet distance lower)."""
-  keys = {"attribute_mean": "test_attribute_mean", "colour": "test_attribute_colour",
+# The scores Stage-II is held to, as table columns of the evaluation's keys, and how it reaches
+# Stage-I on each (attribute accuracy and class match at least Stage-I's, Fréchet distance lower).
+SCORES = {"attribute_mean": "test_attribute_mean", "colour": "test_attribute_colour",
           "shape": "test_attribute_shape", "frechet": "test_frechet",
           "class_match": "test_class_match_generated"}
+REACHES = {"attribute_mean": lambda s2, s1: s2 >= s1, "frechet": lambda s2, s1: s2 < s1,
+           "class_match": lambda s2, s1: s2 >= s1}
+
+
+def _columns(scores: dict) -> dict:
+  return {k: scores[v] for k, v in SCORES.items()}
+
+
+def _reached(pairs: list[tuple[dict, dict]]) -> dict:
+  """Per score, on how many (Stage-I, Stage-II) pairs of column dicts Stage-II reaches Stage-I."""
+  return {k: sum(bool(better(s2[k], s1[k])) for s1, s2 in pairs) for k, better in REACHES.items()}
+
+
+def _over_seeds(seeds: list[dict]) -> list[dict]:
+  """Each stage's mean over the seeds, and on how many seeds Stage-II reached Stage-I."""
   rows = [{"model": f"Stage-{'I' * stage}: mean over {len(seeds)} seeds",
-           **{k: float(np.mean([s[f"stage{stage}"][v] for s in seeds])) for k, v in keys.items()}}
+           **{k: float(np.mean([_columns(s[f"stage{stage}"])[k] for s in seeds])) for k in SCORES}}
           for stage in (1, 2)]
-  reached = lambda key, better: sum(better(s["stage2"][keys[key]], s["stage1"][keys[key]]) for s in seeds)
   rows.append({"model": "seeds where Stage-II reaches Stage-I",
-               "attribute_mean": reached("attribute_mean", lambda a, b: a >= b),
-               "frechet": reached("frechet", lambda a, b: a < b),
-               "class_match": reached("class_match", lambda a, b: a >= b)})
+               **_reached([(_columns(s["stage1"]), _columns(s["stage2"])) for s in seeds])})
+  return rows
+
+
+def _noise_draws(finished: Finished, seed: int, dirs: dict, scores: dict, n: int) -> dict:
+  """Each stage's scores (table columns) on ``n`` draws of the generators' noise: draw d scores
+  with key d, so draw 0 is the table's row and Stage-I and Stage-II share each draw's key. What
+  one seed's row can tell apart: the spread that is the evaluation's alone, the models fixed."""
+  key = f"noise-draws-{n}-seed{seed}"
+  if key not in finished.models:
+    draws = {}
+    for stage, d in dirs.items():
+      _, program, state = run.reopen(d, METHODS)
+      draws[stage] = [_columns(scores[stage])] + [_columns(stackgan_run.evaluate(
+          state, program.encoder, program.dataset, jax.random.key(k))) for k in range(1, n)]
+    finished.add(key, draws)
+  return finished.models[key]
+
+
+def _noise_draw_rows(seed: int, draws: dict) -> list[dict]:
+  n = len(draws["stage1"])
+  cell = lambda v: f"{np.mean(v):.4g} ± {np.std(v, ddof=1):.2g}"
+  rows = [{"model": f"Stage-{'I' * stage}, seed {seed}: mean ± sd over {n} noise draws", "seed": seed,
+           **{k: cell([d[k] for d in draws[f"stage{stage}"]]) for k in SCORES}} for stage in (1, 2)]
+  rows.append({"model": f"seed {seed}: noise draws where Stage-II reaches Stage-I", "seed": seed,
+               **_reached(list(zip(draws["stage1"], draws["stage2"])))})
   return rows
 
 
@@ -143,13 +179,20 @@ def main():
   p.add_argument("--seeds", type=int, default=1, help="Stage-I and Stage-II runs from --seed on")
   p.add_argument("--stage2-set", action="append", default=[], metavar="FIELD=VALUE",
                  help="a Stage-II config field (JSON value), e.g. unconditional_head=true")
+  p.add_argument("--eval-draws", type=int, default=1, metavar="N",
+                 help="also score each seed's models on N draws of the generators' noise (draw 0 "
+                 "is the table's) and report each score's mean and spread over the draws: how much "
+                 "of a seed's Stage-II against Stage-I is the evaluation's noise")
   p.add_argument("--name", default="text_to_image")
   p.add_argument("--work", help="keep the runs in this directory and, run again, go on from what "
                  "it holds (see above); default: a temporary directory")
   args = p.parse_args()
   stage2_overrides = common.config_fields(p, args.stage2_set, "--stage2-set")
+  if args.eval_draws < 1:
+    p.error(f"--eval-draws {args.eval_draws}: pass 1 (the table's draw alone) or more.")
   keep = args.work is not None
-  what = {k: v for k, v in vars(args).items() if k not in ("name", "work")}
+  # (what a kept run was trained with: the noise draws score its models without changing them)
+  what = {k: v for k, v in vars(args).items() if k not in ("name", "work", "eval_draws")}
 
   rows, result = [], {"seeds": []}
   kept = contextlib.nullcontext(os.path.abspath(args.work)) if keep else None
@@ -203,6 +246,12 @@ def main():
         common.write(args.name, result, rows, "(partial: the run goes on)")
       if seed == args.seed:
         _figure(enc_dir, s1_dir, s2_dir, args)
+      if args.eval_draws > 1:
+        scores["noise_draws"] = _noise_draws(finished, seed, {"stage1": s1_dir, "stage2": s2_dir},
+                                             scores, args.eval_draws)
+        rows += _noise_draw_rows(seed, scores["noise_draws"])
+        print(rows[-1], flush=True)
+        common.write(args.name, result, rows, "(partial: the run goes on)")
     real_class_match = result["seeds"][0]["stage1"]["test_class_match_real"]
     classifier_real = result["seeds"][0]["stage1"]["test_attribute_classifier_real_test_mean"]
     if args.seeds > 1:
@@ -218,7 +267,11 @@ def main():
            f"colour x shape prediction; class_match: the share of generated images the text "
            f"encoder's joint embedding assigns to their caption's class (real test images: "
            f"{real_class_match:.3f}). Figure: per caption, 4 Stage-I samples (enlarged 4x) then 4 "
-           f"Stage-II samples from the same noise: benchmarks/results/{args.name}.png.")
+           f"Stage-II samples from the same noise: benchmarks/results/{args.name}.png."
+           + (f" Noise draws: each seed's models scored again on {args.eval_draws} draws of the "
+              f"generators' noise (draw 0 is the row above; the same draws for both stages), the "
+              f"mean and sample standard deviation over the draws, and on how many draws Stage-II "
+              f"reaches Stage-I." if args.eval_draws > 1 else ""))
   print(common.write(args.name, result, rows, notes))
 
 
