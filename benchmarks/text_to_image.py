@@ -29,6 +29,11 @@ from its newest checkpoint (the same bits as a run never stopped) and trains the
   python benchmarks/text_to_image.py --seeds 3 --stage2-steps 1200 --work runs/t2i  # goes on
 
 A resumed model's ``seconds`` are its loop's, summed over the processes that trained it.
+
+Each row scores one draw of the generators' noise over the test captions. Whether a seed's Stage-II
+against Stage-I is more than that draw's noise: ``--eval-draws 8`` scores each seed's two models
+on 8 draws and counts the draws where Stage-II reaches Stage-I (the same command with ``--work``
+and ``--eval-draws`` added scores the models DIR holds, without training them again).
 """
 
 import argparse
