@@ -73,8 +73,9 @@ def _train(method, size, steps, overrides, out, seed, keep: bool, **settings):
 
 
 class Finished:
-  """The models a kept run (--work) has finished: their table rows and scores, in DIR/finished.json,
-  written after each model. A directory kept for other arguments is refused."""
+  """The models a kept run (--work) has finished: their table rows and scores (and the scores of
+  their noise draws), in DIR/finished.json, written after each. A directory kept for other
+  arguments is refused."""
 
   def __init__(self, work: str, args: dict):
     self.path = os.path.join(work, "finished.json")
