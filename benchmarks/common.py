@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import jax
+import numpy as np
 
 from jaxrun import threefry  # noqa: E402
 
@@ -69,6 +70,11 @@ def iqm_cell(agg: dict, digits: int = 2) -> str:
   """A table cell of ``jaxrun.aggregate.summary``: "IQM [low, high]" (no interval for one run)."""
   ci = agg.get("iqm_ci95")
   return f"{agg['iqm']:.{digits}f}" + (f" [{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]" if ci else "")
+
+
+def mean_sd_cell(values, digits: int = 3, ddof: int = 0) -> str:
+  """A table cell "mean ± standard deviation" (``ddof=1``: the sample standard deviation)."""
+  return f"{np.mean(values):.{digits}g} ± {np.std(values, ddof=ddof):.2g}"
 
 
 def _fmt(v) -> str:

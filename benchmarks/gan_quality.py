@@ -14,8 +14,6 @@ import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-import numpy as np  # noqa: E402
-
 import common  # noqa: E402
 from jaxgan.algos import METHODS  # noqa: E402
 from jaxgan.program import DataSettings  # noqa: E402
@@ -45,10 +43,6 @@ def _train(method, dataset, steps, seed, overrides, workdir):
   return summary["eval"], time.perf_counter() - t
 
 
-def _mean_sd(values) -> str:
-  return f"{np.mean(values):.3g} ± {np.std(values):.2g}"
-
-
 def main():
   p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
   p.add_argument("--seeds", type=int, default=3)
@@ -73,12 +67,13 @@ def main():
           evals.append(result)
         row = {"dataset": dataset, "variant": name, "steps": steps, "seeds": args.seeds}
         if image:
-          row["parzen_ll"] = _mean_sd([e["parzen_ll"] for e in evals])
-          row["frechet"] = _mean_sd([e["frechet"] for e in evals])
-          row["inception_score"] = _mean_sd([e["inception_score"] for e in evals])
+          row["parzen_ll"] = common.mean_sd_cell([e["parzen_ll"] for e in evals])
+          row["frechet"] = common.mean_sd_cell([e["frechet"] for e in evals])
+          row["inception_score"] = common.mean_sd_cell([e["inception_score"] for e in evals])
         else:
-          row["modes"] = f"{_mean_sd([e['modes'] for e in evals])} / {evals[0]['num_modes']}"
-          row["high_quality"] = _mean_sd([e["high_quality"] for e in evals])
+          modes = common.mean_sd_cell([e["modes"] for e in evals])
+          row["modes"] = f"{modes} / {evals[0]['num_modes']}"
+          row["high_quality"] = common.mean_sd_cell([e["high_quality"] for e in evals])
         rows.append(row)
   cols = ["dataset", "variant", "steps", "seeds", "modes", "high_quality", "parzen_ll", "frechet",
           "inception_score"]

@@ -163,7 +163,7 @@ def _noise_draws(finished: Finished, seed: int, dirs: dict, scores: dict, n: int
 
 def _noise_draw_rows(seed: int, draws: dict) -> list[dict]:
   n = len(draws["stage1"])
-  cell = lambda v: f"{np.mean(v):.4g} ± {np.std(v, ddof=1):.2g}"
+  cell = lambda v: common.mean_sd_cell(v, digits=4, ddof=1)
   rows = [{"model": f"Stage-{'I' * stage}, seed {seed}: mean ± sd over {n} noise draws", "seed": seed,
            **{k: cell([d[k] for d in draws[f"stage{stage}"]]) for k in SCORES}} for stage in (1, 2)]
   rows.append({"model": f"seed {seed}: noise draws where Stage-II reaches Stage-I", "seed": seed,
