@@ -377,7 +377,13 @@ def test_cartpole_learns_within_a_small_budget():
   assert np.all(per_seed > 60), per_seed
 
 
-@pytest.mark.parametrize("env", [e for e in envs.DQN_ENVS if e not in ("CartPole-v1", "Breakout-MinAtar")])
+# One classic-control and one MinAtar game besides the ones other tests train (each game a
+# compilation of 10-30 s on 2 cores); `pytest -m slow` runs the rest.
+_EVERY = ("Acrobot-v1", "SpaceInvaders-MinAtar")
+
+
+@pytest.mark.parametrize("env", [e if e in _EVERY else pytest.param(e, marks=pytest.mark.slow)
+                                 for e in envs.DQN_ENVS if e not in ("CartPole-v1", "Breakout-MinAtar")])
 def test_every_dqn_environment_runs(env):
   """Classic control with the MLP, the MinAtar games with the MinAtar network (each game has its
   own number of channels and actions): a few iterations with updates, finite loss."""

@@ -25,6 +25,7 @@ def _init(config, seed=1):
   return pool, jax.jit(lambda k, s: dqn.init(k, config, s))(jax.random.key(0), pool.reset())
 
 
+@pytest.mark.slow  # 49 s on 2 cores; test_atari's path test keeps the two paths' equality
 def test_xla_and_host_paths_train_the_same_agent():
   """The same seeds through both paths: the same replay contents bit for bit and the same
   parameters after 101 updates (the pure functions are the same; only the jit boundaries differ)."""

@@ -97,7 +97,10 @@ DQN = ["train", "dqn", "--env", "CartPole-v1", "--steps", "2000", "--seeds", "4"
        "500", "--checkpoint-every", "1000", "--eval-every", "0", "--no-progress"]
 
 
-@pytest.mark.parametrize("layout, reference_devices", [("vmap", "4"), ("loops", "1")])
+# The loops layout against one device (88 s on the 2-core EPYC of 2026-12-07) is slow:
+# test_dqn's loops test checks that layout in one process.
+@pytest.mark.parametrize("layout, reference_devices",
+                         [("vmap", "4"), pytest.param("loops", "1", marks=pytest.mark.slow)])
 def test_dqn_seeds_over_two_processes_equal_one_process(tmp_path, layout, reference_devices):
   """Each device runs its seeds' whole loop; nothing crosses processes but the gathered metrics,
   so the split over processes changes no bit: 2 processes x 2 devices equal one process on 4

@@ -47,6 +47,7 @@ def test_batch_that_does_not_split_is_refused():
     step(state, {"x": jnp.zeros((6, 16, 16, 1))}, jax.random.key(0))
 
 
+@pytest.mark.slow  # 34 s on 2 cores; the GAN, WGAN and Stage-I data-parallel tests stay
 def test_frames_adversarial_iteration_data_parallel_equals_single_device(tiny_frame_networks):
   # Next-frame prediction, D step then G step, each drawing its own windows from the sequences.
   from jaxgan.algos import frames

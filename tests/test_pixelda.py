@@ -193,6 +193,7 @@ def test_same_key_bitwise_identical_parameters():
   chex.assert_trees_all_equal(run(), run())
 
 
+@pytest.mark.slow  # 34 s on 2 cores; vmapping the seeds is the run layer's, tested on the GAN steps
 def test_train_step_vmaps_over_seeds():
   config = pixelda.PixelDAConfig(**TINY)
   data, keys = _data(), jax.random.split(jax.random.key(0), 2)
@@ -205,6 +206,7 @@ def test_train_step_vmaps_over_seeds():
     chex.assert_trees_all_close(jax.tree.map(lambda x: x[i], batched), one, atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.slow  # 31 s on 2 cores; the GAN, WGAN and Stage-I data-parallel tests stay
 def test_data_parallel_train_step_equals_single_device():
   # (Dropout and D's noise are drawn per device; TINY has neither.)
   config = pixelda.PixelDAConfig(**TINY)

@@ -156,6 +156,7 @@ def test_cli_trains_and_evaluates_the_text_encoder(tmp_path, capsys):
   assert not (tmp_path / "d").exists()
 
 
+@pytest.mark.slow  # 54 s on 2 cores; the fixed features' math and the command line are tested apart
 def test_cli_trains_on_fixed_features_from_a_caption_folder(tmp_path, reed_folder, capsys,
                                                            monkeypatch):
   """--image-encoder fixed takes the folder's features/ as the image embeddings (the embedding size
