@@ -110,8 +110,8 @@ IDS = [c.method if c.tool == "jaxgan" else
 # against 716 s under worksteal (2026-12-06, 2 cores): the default stays worksteal.
 GROUPED = [pytest.param(c, id=i, marks=pytest.mark.xdist_group(i)) for c, i in zip(CASES, IDS)]
 # The Atari case's kill and resume (76 s on the 2-core EPYC of 2026-12-07, the suite's costliest
-# test) is slow: the run layer's resume is the same for every method, and the CartPole cases keep
-# it in the default suite.
+# test) is slow: the CartPole cases keep the run layer's resume in the default suite; what is
+# Atari's own (the pool made again after each checkpoint) `pytest -m slow` checks.
 KILLED = [pytest.param(*p.values, id=p.id, marks=[*p.marks, pytest.mark.slow])
           if p.id == "dqn-Breakout-v5" else p for p in GROUPED]
 # The refusals before any work are the run layer's, the same for every method: the Atari case

@@ -14,6 +14,10 @@ from jaxgan import cli, losses
 from jaxgan.algos import stackgan as sg
 from jaxgan.nets import stackgan as nets
 
+# Initialisation run eagerly compiles a program per layer operation (some hundred at 128 px, about
+# 8 s of two Stage-II tests on 2 cores); one compiled initialisation is quicker, as in the run layer.
+init = jax.jit(sg.init, static_argnums=1)
+
 
 def test_conditioning_kl_hand_computed():
   """mu = (0, 1), sigma = (1, 2): per dimension -log sigma + (sigma^2 + mu^2 - 1) / 2 = 0 and
@@ -160,9 +164,9 @@ def test_stage1_consistency_terms_enter_the_stage2_generator_loss(term):
   """With a weight, Stage-II's generator step reports the term (its images against the Stage-I
   images they refine), and its update differs from the step without it (same key)."""
   tiny = dict(emb_dim=8, z_dim=4, c_dim=4, gf_dim=4, df_dim=4, batch_size=4, res_blocks=1)
-  stage1 = sg.init(jax.random.key(0), sg.StackGANConfig(data_shape=(32, 32, 3), **tiny))
+  stage1 = init(jax.random.key(0), sg.StackGANConfig(data_shape=(32, 32, 3), **tiny))
   config = sg.StackGANConfig(data_shape=(128, 128, 3), stage=2, **{term: 50.0}, **tiny)
-  state = sg.init(jax.random.key(1), config, stage1)
+  state = init(jax.random.key(1), config, stage1)
   batch = {"x": jax.random.uniform(jax.random.key(2), (4, 128, 128, 3), minval=-1, maxval=1),
            "emb": jax.random.normal(jax.random.key(3), (4, 8))}
   step = jax.jit(sg.generator_step)
@@ -260,9 +264,9 @@ def test_stage2_trains_on_stage1_images_drawn_with_their_batch_statistics():
   statistics leaves the training fakes exactly as they were (unless the config asks for the
   running statistics) and changes the samples."""
   tiny = dict(emb_dim=8, z_dim=4, c_dim=4, gf_dim=4, df_dim=4, batch_size=4, res_blocks=1)
-  stage1 = sg.init(jax.random.key(0), sg.StackGANConfig(data_shape=(32, 32, 3), **tiny))
-  state = sg.init(jax.random.key(1), sg.StackGANConfig(data_shape=(128, 128, 3), stage=2, **tiny),
-                  stage1)
+  stage1 = init(jax.random.key(0), sg.StackGANConfig(data_shape=(32, 32, 3), **tiny))
+  state = init(jax.random.key(1), sg.StackGANConfig(data_shape=(128, 128, 3), stage=2, **tiny),
+               stage1)
   moved = state.replace(stage1={**state.stage1, "batch_stats": jax.tree.map(
       lambda s: s + 3.0, state.stage1["batch_stats"])})
   z, emb = jax.random.normal(jax.random.key(2), (4, 4)), jax.random.normal(jax.random.key(4), (4, 8))
@@ -344,7 +348,7 @@ def test_train_step_is_reproducible_and_the_discriminator_learns_to_match():
   few steps teach the discriminator to score real matching pairs above mismatched ones."""
   config = sg.StackGANConfig(data_shape=(32, 32, 3), emb_dim=16, gf_dim=8, df_dim=8, batch_size=16)
   data = _data()
-  step, init = jax.jit(sg.train_step), jax.jit(sg.init, static_argnums=1)
+  step = jax.jit(sg.train_step)
 
   def run(key, n):
     state, gaps = init(key, config), []
