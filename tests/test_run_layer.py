@@ -108,12 +108,12 @@ IDS = [c.method if c.tool == "jaxgan" else
 # run (``finished``, module-scoped: one per worker) is trained once, not on both workers (this
 # module alone: 364 s -> 329 s on 2 cores). The whole suite, though, took 763 s under loadgroup
 # against 716 s under worksteal (2026-12-06, 2 cores): the default stays worksteal.
-GROUPED = [pytest.param(c, id=i, marks=pytest.mark.xdist_group(i)) for c, i in zip(CASES, IDS)]
-# The Atari case's kill and resume (76 s on the 2-core EPYC of 2026-12-07, the suite's costliest
-# test) is slow: the CartPole cases keep the run layer's resume in the default suite; what is
-# Atari's own (the pool made again after each checkpoint) `pytest -m slow` checks.
-KILLED = [pytest.param(*p.values, id=p.id, marks=[*p.marks, pytest.mark.slow])
-          if p.id == "dqn-Breakout-v5" else p for p in GROUPED]
+# The Atari case (its kill and resume took 76 s on the 2-core EPYC of 2026-12-07, the suite's
+# costliest test) is slow: the CartPole cases keep the run layer's resume in the default suite; what
+# is Atari's own (the pool made again after each checkpoint) `pytest -m slow` checks.
+GROUPED = [pytest.param(c, id=i, marks=[pytest.mark.xdist_group(i)] +
+                        ([pytest.mark.slow] if i == "dqn-Breakout-v5" else []))
+           for c, i in zip(CASES, IDS)]
 # The refusals before any work are the run layer's, the same for every method: the Atari case
 # (whose finished run costs 14 s of the suite's 15 minutes on a worker that has not trained it)
 # is checked by its kill-and-resume test alone (a slow one).
@@ -162,7 +162,7 @@ def finished(tmp_path_factory, text_encoder_run, tiny_frame_networks):
   return get
 
 
-@pytest.mark.parametrize("case", KILLED)
+@pytest.mark.parametrize("case", GROUPED)
 def test_killed_and_resumed_run_equals_the_uninterrupted_run_bitwise(case, finished, tmp_path,
                                                                      text_encoder_run):
   full_dir, full = finished(IDS[CASES.index(case)])
