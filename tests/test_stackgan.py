@@ -473,6 +473,43 @@ def test_cli_stage2_refines_a_stage1_run(tmp_path, capsys, text_encoder_run):
   assert Image.open(tmp_path / "green.png").size[0] >= 2 * 128
 
 
+
+@pytest.mark.slow
+def test_a_killed_stage2_run_resumes_to_the_uninterrupted_runs_bits(tmp_path, text_encoder_run):
+  """Stage-II's run restores its pinned Stage-I beside its own state: killed after a checkpoint
+  and resumed, it ends on the uninterrupted run's parameters and rows, with the options the
+  benchmark's refining Stage-II uses (slow: 128 px programs)."""
+  from jaxgan.algos import METHODS
+  from jaxrun import LoopConfig, run
+
+  s1 = str(tmp_path / "s1")
+  assert cli.main([*_tiny_stage1(text_encoder_run), "--no-evaluate", "--out", s1,
+                   "--no-progress"]) == 0
+  method = METHODS.get("stackgan")
+  overrides = {"stage": 2, "batch_size": 4, "gf_dim": 8, "df_dim": 4, "c_dim": 8,
+               "unconditional_head": True, "stage1_residual": True, "stage1_consistency": 300.0}
+
+  def new(out):
+    return run.Run.new(method, str(tmp_path / out), overrides=overrides,
+                       settings=method.settings("shapes", image_size=128, max_examples=3, stage1=s1),
+                       loop=LoopConfig(steps=8, log_every=2, checkpoint_every=4, evaluate=False,
+                                       sample_every=0))
+
+  full, _ = run.train(new("full"), progress=False)
+
+  def kill(step, state, metrics):
+    if step >= 6:
+      raise KeyboardInterrupt
+
+  with pytest.raises(KeyboardInterrupt):
+    run.train(new("killed"), progress=False, on_chunk=kill)
+  resumed, summary = run.resume(str(tmp_path / "killed"), METHODS, progress=False)
+  assert summary["step"] == 8 and "restore" in summary["phases"]
+  chex.assert_trees_all_equal(resumed, full)
+  rows = lambda out: [{k: v for k, v in json.loads(line).items() if k != "seconds"}
+                      for line in open(tmp_path / out / "metrics.jsonl")]
+  assert rows("killed") == rows("full")
+
 def test_attribute_classifier_reads_real_shapes():
   """The instrument reads real held-out shapes well; real images scored as if generated get its
   own accuracy and Fréchet distance 0; noise images fail."""
