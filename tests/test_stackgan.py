@@ -473,7 +473,6 @@ def test_cli_stage2_refines_a_stage1_run(tmp_path, capsys, text_encoder_run):
   assert Image.open(tmp_path / "green.png").size[0] >= 2 * 128
 
 
-
 @pytest.mark.slow
 def test_a_killed_stage2_run_resumes_to_the_uninterrupted_runs_bits(tmp_path, text_encoder_run):
   """Stage-II's run restores its pinned Stage-I beside its own state: killed after a checkpoint
@@ -507,8 +506,9 @@ def test_a_killed_stage2_run_resumes_to_the_uninterrupted_runs_bits(tmp_path, te
   assert summary["step"] == 8 and "restore" in summary["phases"]
   chex.assert_trees_all_equal(resumed, full)
   rows = lambda out: [{k: v for k, v in json.loads(line).items() if k != "seconds"}
-                      for line in open(tmp_path / out / "metrics.jsonl")]
+                      for line in (tmp_path / out / "metrics.jsonl").read_text().splitlines()]
   assert rows("killed") == rows("full")
+
 
 def test_attribute_classifier_reads_real_shapes():
   """The instrument reads real held-out shapes well; real images scored as if generated get its
