@@ -27,6 +27,7 @@ from its newest checkpoint (the same bits as a run never stopped) and trains the
 
   python benchmarks/text_to_image.py --seeds 3 --stage2-steps 1200 --work runs/t2i  # (killed)
   python benchmarks/text_to_image.py --seeds 3 --stage2-steps 1200 --work runs/t2i  # goes on
+  python benchmarks/text_to_image.py --seeds 5 --stage2-steps 1200 --work runs/t2i  # 2 seeds more
 
 A resumed model's ``seconds`` are its loop's, summed over the processes that trained it.
 
@@ -75,13 +76,17 @@ def _train(method, size, steps, overrides, out, seed, keep: bool, **settings):
 class Finished:
   """The models a kept run (--work) has finished: their table rows and scores (and the scores of
   their noise draws), in DIR/finished.json, written after each. A directory kept for other
-  arguments is refused."""
+  arguments is refused, except for more ``seeds``: each model is kept under its own seed, so a
+  larger count trains the new seeds and takes the others as they are."""
+
+  GROWS = ("seeds",)
 
   def __init__(self, work: str, args: dict):
     self.path = os.path.join(work, "finished.json")
     done = files.read_json(self.path, "list of finished models") if os.path.exists(self.path) else None
-    if done is not None and done["args"] != args:
-      changed = sorted(k for k in args if done["args"].get(k) != args[k])
+    fixed = lambda a: {k: v for k, v in a.items() if k not in self.GROWS}
+    if done is not None and fixed(done["args"]) != fixed(args):
+      changed = sorted(k for k in fixed(args) if done["args"].get(k) != args[k])
       raise SystemExit(f"{work} holds a run of other arguments ({', '.join(changed)}); pass "
                        "those of that run or another --work.")
     self.args, self.models = args, (done or {}).get("models", {})
