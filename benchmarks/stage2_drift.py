@@ -35,8 +35,8 @@ READ = ("mean", "colour", "shape", "size", "position", "background")
 def _test_images(state, emb) -> np.ndarray:
   """One image per test caption, draw 0's noise (as stackgan_run.evaluate with its default key)."""
   key = jax.random.key(0)
-  return np.asarray(stackgan_run.common.batched(
-      lambda i, e: stackgan_run._generate(state, jax.random.fold_in(key, i), jnp.asarray(e), True), emb))
+  draw = lambda i, e: stackgan_run._generate(state, jax.random.fold_in(key, i), jnp.asarray(e), True)
+  return np.asarray(stackgan_run.common.batched(draw, emb))
 
 
 def main():
@@ -45,12 +45,14 @@ def main():
   p.add_argument("--seeds", type=int, nargs="+", default=[0])
   p.add_argument("--name", default="stage2_drift")
   args = p.parse_args()
+  runs = {seed: [os.path.join(args.work, f"s{stage}-{seed}") for stage in (1, 2)] for seed in args.seeds}
+  for seed, dirs in runs.items():
+    if not all(os.path.isdir(d) for d in dirs):
+      raise SystemExit(f"{args.work} holds no Stage-I and Stage-II run of seed {seed} "
+                       f"({' and '.join(dirs)}): pass a text_to_image.py --work directory.")
   classifier, _ = attributes.train_attribute_classifier()
   rows = []
-  for seed in args.seeds:
-    dirs = [os.path.join(args.work, f"s{stage}-{seed}") for stage in (1, 2)]
-    if not all(os.path.isdir(d) for d in dirs):
-      raise SystemExit(f"{args.work} holds no Stage-I and Stage-II run of seed {seed} ({' and '.join(dirs)}).")
+  for seed, dirs in runs.items():
     (_, _, stage1), (_, program, stage2) = (run.reopen(d, METHODS) for d in dirs)
     split = program.dataset.test
     emb = text_encoder.split_embeddings(program.encoder, split.captions)[:, 0]
