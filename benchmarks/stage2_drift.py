@@ -25,6 +25,7 @@ import numpy as np  # noqa: E402
 
 import common  # noqa: E402
 from jaxgan.algos import METHODS, stackgan_run, text_encoder  # noqa: E402
+from jaxgan.algos.common import batched  # noqa: E402
 from jaxgan.metrics import attributes  # noqa: E402
 from jaxgan.nets.frames import downsample  # noqa: E402
 from jaxrun import run  # noqa: E402
@@ -36,13 +37,13 @@ def _test_images(state, emb) -> np.ndarray:
   """One image per test caption, draw 0's noise (as stackgan_run.evaluate with its default key)."""
   key = jax.random.key(0)
   draw = lambda i, e: stackgan_run._generate(state, jax.random.fold_in(key, i), jnp.asarray(e), True)
-  return np.asarray(stackgan_run.common.batched(draw, emb))
+  return np.asarray(batched(draw, emb))
 
 
 def main():
   p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
   p.add_argument("--work", required=True, help="a text_to_image.py --work directory (s1-SEED, s2-SEED)")
-  p.add_argument("--seeds", type=int, nargs="+", default=[0])
+  p.add_argument("--seeds", type=int, nargs="+", default=[0], help="the seeds to check, each once")
   p.add_argument("--name", default="stage2_drift")
   args = p.parse_args()
   runs = {seed: [os.path.join(args.work, f"s{stage}-{seed}") for stage in (1, 2)] for seed in args.seeds}

@@ -76,8 +76,9 @@ def _train(method, size, steps, overrides, out, seed, keep: bool, **settings):
 class Finished:
   """The models a kept run (--work) has finished: their table rows and scores (and the scores of
   their noise draws), in DIR/finished.json, written after each. A directory kept for other
-  arguments is refused, except for more ``seeds``: each model is kept under its own seed, so a
-  larger count trains the new seeds and takes the others as they are."""
+  arguments is refused, except for another ``seeds``: each model is kept under its own seed, so a
+  larger count trains the new seeds and takes the others as they are (a smaller one reports the
+  first seeds alone)."""
 
   GROWS = ("seeds",)
 
