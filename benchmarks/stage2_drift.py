@@ -6,14 +6,14 @@ holds (`benchmarks/text_to_image.py --work DIR`).
 or on any Stage-II runs (`jaxgan train stackgan --stage 2 ... --out DIR`), each against the
 Stage-I run it refines: `--stage2 DIR [DIR ...]` (with or without --work).
 
-For each Stage-II run, Stage-I and Stage-II generate one image per test caption from the same noise (the
-table's draw 0). Stage-II's 128 px images are brought down to Stage-I's size in two ways: the 4x4
-box pool that `--stage1-consistency` compares with Stage-I (jaxgan.losses.pooled_l1), and the
-anti-aliased linear resize that the attribute classifier reads through. Reported: the L1 distance
-of each to the Stage-I images (the [-1, 1] scale), and the attribute classifier's reading of
-Stage-I, Stage-II as evaluated, and the two reduced Stage-II images. Where the box-pooled images
-read as Stage-II does, what changed is visible to the consistency loss (drift it allowed), not a
-pattern inside the 4x4 blocks that pooling hides.
+For each Stage-II run, Stage-I and Stage-II generate one image per test caption from the same
+noise (the table's draw 0). Stage-II's 128 px images are brought down to Stage-I's size in two
+ways: the 4x4 box pool that `--stage1-consistency` compares with Stage-I
+(jaxgan.losses.pooled_l1), and the anti-aliased linear resize that the attribute classifier reads
+through. Reported: the L1 distance of each to the Stage-I images (the [-1, 1] scale), and the
+attribute classifier's reading of Stage-I, Stage-II as evaluated, and the two reduced Stage-II
+images. Where the box-pooled images read as Stage-II does, what changed is visible to the
+consistency loss (drift it allowed), not a pattern inside the 4x4 blocks that pooling hides.
 """
 
 import argparse
