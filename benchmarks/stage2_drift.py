@@ -28,19 +28,11 @@ import numpy as np  # noqa: E402
 
 import common  # noqa: E402
 from jaxgan.algos import METHODS, stackgan_run, text_encoder  # noqa: E402
-from jaxgan.algos.common import batched  # noqa: E402
 from jaxgan.metrics import attributes  # noqa: E402
 from jaxgan.nets.frames import downsample  # noqa: E402
 from jaxrun import files, run  # noqa: E402
 
 READ = ("mean", "colour", "shape", "size", "position", "background")
-
-
-def _test_images(state, emb) -> np.ndarray:
-  """One image per test caption, draw 0's noise (as stackgan_run.evaluate with its default key)."""
-  key = jax.random.key(0)
-  draw = lambda i, e: stackgan_run._generate(state, jax.random.fold_in(key, i), jnp.asarray(e), True)
-  return np.asarray(batched(draw, emb))
 
 
 def _pairs(args) -> list[tuple[str, str]]:
@@ -80,7 +72,7 @@ def main():
     (_, _, stage1), (_, program, stage2) = (run.reopen(d, METHODS) for d in dirs)
     split = program.dataset.test
     emb = text_encoder.split_embeddings(program.encoder, split.captions)[:, 0]
-    x1, x2 = _test_images(stage1, emb), _test_images(stage2, emb)
+    x1, x2 = (stackgan_run.caption_images(state, emb) for state in (stage1, stage2))
     factor = x2.shape[1] // x1.shape[1]
     pooled = np.asarray(downsample(jnp.asarray(x2), factor))
     resized = np.asarray(jax.image.resize(jnp.asarray(x2), x1.shape, "linear"))

@@ -54,15 +54,22 @@ def class_match_accuracy(encoder, split, generated, emb) -> dict:
           "class_match_real": retrieval.zero_shot_accuracy(real, split.y, class_text, classes)}
 
 
+def caption_images(state: StackGANState, emb, key=None) -> np.ndarray:
+  """One image per row of text embeddings ``emb`` [N, D] (conditioning sampled), in batches, each
+  batch's noise from ``key`` folded with its first row: the images :func:`evaluate` scores
+  (default key 0)."""
+  key = jax.random.key(0) if key is None else key
+  draw = lambda i, e: _generate(state, jax.random.fold_in(key, i), jnp.asarray(e), True)
+  return common.batched(draw, emb)
+
+
 def evaluate(state: StackGANState, encoder, dataset, key=None) -> dict:
   """On the test split (held-out classes), one image per test image from its first caption:
   class-match accuracy in the text encoder's space and, on ``shapes``, the attribute accuracy,
   Fréchet distance and Inception-style score of the attribute classifier."""
   split = dataset.test
-  key = jax.random.key(0) if key is None else key
   emb = text_encoder.split_embeddings(encoder, split.captions)  # every caption once: [N, K, D]
-  generated = common.batched(lambda i, e: _generate(state, jax.random.fold_in(key, i),
-                                                    jnp.asarray(e), True), emb[:, 0])
+  generated = caption_images(state, emb[:, 0], key)
   out = class_match_accuracy(encoder, split, generated, emb)
   if split.attributes is not None:
     from jaxgan.metrics import attributes
